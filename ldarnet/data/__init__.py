@@ -1,0 +1,1 @@
+"""Data handling: tokenizer, genome access, MLM masking, downstream tasks."""

@@ -1,0 +1,1 @@
+"""LDARNet model: pure-PyTorch reference implementation with optional CUDA fast paths."""

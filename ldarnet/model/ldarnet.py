@@ -1,0 +1,64 @@
+"""The LDARNet masked language model: embedding → stage 0 → LM head (spec 1.7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ldarnet.model.config import ModelConfig
+from ldarnet.model.routing import RouterOutput
+from ldarnet.model.stage import Stage
+
+
+@dataclass
+class LDARNetOutput:
+    """Logits (b, l, vocab), one router output per chunking stage, final hidden states."""
+
+    logits: Tensor
+    router_outputs: list[RouterOutput]
+    hidden_states: Tensor
+
+
+class LDARNet(nn.Module):
+    """Hierarchical DNA language model with learned, dynamic tokenization."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.embeddings = nn.Embedding(cfg.vocab_size, cfg.d_model[0])
+        self.hierarchy = Stage(cfg.arch_layout, cfg, stage=0, d_outer=None)
+        self.lm_head = nn.Linear(cfg.d_model[0], cfg.vocab_size, bias=False)
+        from ldarnet.model.init import init_weights  # local: init walks this class
+
+        init_weights(self)
+
+    def padding_mask(self, input_ids: Tensor) -> Tensor:
+        """Valid positions: every token that is not [PAD]."""
+        return input_ids != self.config.pad_token_id
+
+    def forward(self, input_ids: Tensor, mask: Tensor | None = None) -> LDARNetOutput:
+        """input_ids (b, l) long; mask (b, l) bool, right-padded (default: id != [PAD])."""
+        if input_ids.dim() != 2:
+            raise ValueError(
+                f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}"
+            )
+        if mask is None:
+            mask = self.padding_mask(input_ids)
+        check_right_padded(mask)
+        hidden = self.embeddings(input_ids)
+        hidden, routers = self.hierarchy(hidden, mask)
+        return LDARNetOutput(logits=self.lm_head(hidden), router_outputs=routers,
+                             hidden_states=hidden)
+
+
+def check_right_padded(mask: Tensor) -> None:
+    """Padding must come after the valid tokens of each row (what collators produce)."""
+    lengths = mask.sum(dim=1, keepdim=True)
+    prefix = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0) < lengths
+    if not torch.equal(prefix, mask.bool()):
+        raise ValueError(
+            "padding mask is not right-padded: each row must be valid tokens followed by "
+            "[PAD]; re-pad the batch on the right"
+        )

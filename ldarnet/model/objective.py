@@ -1,0 +1,44 @@
+"""The pretraining objective: masked-LM cross-entropy + α · ratio loss (spec 2.5, 3.4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from ldarnet.model.config import ModelConfig
+from ldarnet.model.ldarnet import LDARNetOutput
+from ldarnet.model.precision import upcast
+from ldarnet.model.ratio_loss import ratio_loss
+
+IGNORE_INDEX = -100
+DEFAULT_ALPHA = 0.03
+
+
+@dataclass
+class LossTerms:
+    """Total loss and its parts (ratio = sum over chunking stages, before α)."""
+
+    loss: Tensor
+    mlm: Tensor
+    ratio: Tensor
+
+
+def masked_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean cross-entropy over positions whose label is not ``IGNORE_INDEX`` (fp32)."""
+    return F.cross_entropy(upcast(logits).reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                           ignore_index=IGNORE_INDEX)
+
+
+def pretraining_loss(
+    output: LDARNetOutput, labels: Tensor, cfg: ModelConfig, alpha: float = DEFAULT_ALPHA
+) -> LossTerms:
+    """L = L_MLM + α · Σ_stages L_ratio(N_stage), each ratio pooled over the batch."""
+    mlm = masked_lm_loss(output.logits, labels)
+    ratio = sum(
+        ratio_loss(r.boundary_mask, r.boundary_prob, r.mask, cfg.target_ratio_for_stage(s))
+        for s, r in enumerate(output.router_outputs)
+    )
+    ratio = ratio if isinstance(ratio, Tensor) else mlm.new_zeros(())
+    return LossTerms(loss=mlm + alpha * ratio, mlm=mlm, ratio=ratio)

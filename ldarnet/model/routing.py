@@ -1,0 +1,68 @@
+"""The routing module: boundary probabilities from adjacent-position dissimilarity.
+
+Spec 2.1. With unit vectors ``q_t = W_q e_t / |W_q e_t|`` and ``k_t`` likewise, the
+pair (t-1, t) gets the symmetrised cosine ``s_t = (q_{t-1}·k_t + q_t·k_{t-1}) / 2``
+("bidirectional routing"; H-Net uses the first term only) and
+``p_t = clamp((1 - s_t) / 2, 0, 1)``; ``p_0 = 1``. The hard decision is made by a
+:mod:`boundary selector <ldarnet.model.boundaries>`, and the confidence is the
+probability of the chosen class, ``c_t = p_t`` if t is a boundary else ``1 - p_t``
+(= max(p, 1 - p) for the learned selector). Scores are computed in float32 so that the
+0.5 threshold does not flip with bf16 rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ldarnet.model.boundaries import BoundarySelector
+from ldarnet.model.precision import upcast
+
+
+@dataclass
+class RouterOutput:
+    """What one chunking stage decided; consumed by chunk, dechunk and the ratio loss."""
+
+    boundary_prob: Tensor  # p (b, l), float32
+    boundary_mask: Tensor  # hard boundaries (b, l), bool
+    confidence: Tensor  # c (b, l, 1), float32
+    mask: Tensor  # valid positions of this stage's input (b, l), bool
+    compressed_mask: Tensor | None = None  # valid chunks (b, m), set by the stage
+
+
+def boundary_probability(q: Tensor, k: Tensor) -> Tensor:
+    """p (b, l) from projected states q, k (b, l, d): symmetric adjacent-pair cosine."""
+    q = F.normalize(upcast(q), dim=-1)
+    k = F.normalize(upcast(k), dim=-1)
+    forward_pair = (q[:, :-1] * k[:, 1:]).sum(-1)  # q_{t-1} · k_t
+    backward_pair = (q[:, 1:] * k[:, :-1]).sum(-1)  # q_t · k_{t-1}
+    cos = 0.5 * (forward_pair + backward_pair)
+    p = torch.clamp((1.0 - cos) / 2.0, 0.0, 1.0)
+    return F.pad(p, (1, 0), value=1.0)  # p_0 = 1
+
+
+class RoutingModule(nn.Module):
+    """Router with identity-initialised query/key projections (no bias)."""
+
+    def __init__(self, d_model: int, selector: BoundarySelector) -> None:
+        super().__init__()
+        self.q_proj_layer = nn.Linear(d_model, d_model, bias=False)
+        self.k_proj_layer = nn.Linear(d_model, d_model, bias=False)
+        self.selector = selector
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Identity init: at the start, boundaries come from raw hidden-state cosine."""
+        with torch.no_grad():
+            self.q_proj_layer.weight.copy_(torch.eye(self.q_proj_layer.weight.shape[0]))
+            self.k_proj_layer.weight.copy_(torch.eye(self.k_proj_layer.weight.shape[0]))
+
+    def forward(self, hidden: Tensor, mask: Tensor) -> RouterOutput:
+        p = boundary_probability(self.q_proj_layer(hidden), self.k_proj_layer(hidden))
+        boundary = self.selector.select(p, mask)
+        confidence = torch.where(boundary, p, 1.0 - p).unsqueeze(-1)
+        return RouterOutput(boundary_prob=p, boundary_mask=boundary, confidence=confidence,
+                            mask=mask)

@@ -1,0 +1,70 @@
+"""One stage of the hierarchy: encoder → router → chunk → inner stage → dechunk → decoder.
+
+Spec 1.7. A stage whose layout is ``[main]`` is the innermost one (a plain stack, the
+"main network"/backbone). A chunking stage ``[encoder, inner, decoder]`` compresses its
+sequence ~N-fold at learned boundaries, runs the inner stage on the compressed
+sequence, expands it back with the bidirectional EMA, weights it with the
+straight-through confidence, adds a zero-initialised projection of the encoder output
+and decodes. An inner stage wider than its parent appends the learned
+``pad_dimension`` to every token on entry and trims back on exit.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ldarnet.model.boundaries import make_selector
+from ldarnet.model.chunk import chunk
+from ldarnet.model.config import ModelConfig
+from ldarnet.model.dechunk import dechunk
+from ldarnet.model.precision import upcast
+from ldarnet.model.routing import RouterOutput, RoutingModule
+from ldarnet.model.stack import Stack
+from ldarnet.model.ste import straight_through
+
+
+class Stage(nn.Module):
+    """Stage ``stage`` of ``cfg`` built from its (nested) layout list."""
+
+    def __init__(self, layout: list, cfg: ModelConfig, stage: int, d_outer: int | None) -> None:
+        super().__init__()
+        self.stage = stage
+        self.d_model = cfg.d_model[stage]
+        self.chunk_size = cfg.ssm.chunk_size
+        extra = self.d_model - (d_outer if d_outer is not None else self.d_model)
+        self.pad_dimension = nn.Parameter(torch.zeros(extra)) if extra > 0 else None
+        self.is_innermost = len(layout) == 1
+        if self.is_innermost:
+            self.main_network: nn.Module = Stack(layout[0], cfg, stage)
+            return
+        self.encoder = Stack(layout[0], cfg, stage)
+        selector = make_selector(cfg.routing, cfg.target_ratio_for_stage(stage))
+        self.routing_module = RoutingModule(self.d_model, selector)
+        self.main_network = Stage(layout[1], cfg, stage + 1, d_outer=self.d_model)
+        self.residual_proj = nn.Linear(self.d_model, self.d_model, bias=True)
+        nn.init.zeros_(self.residual_proj.weight)
+        self.decoder = Stack(layout[2], cfg, stage)
+
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, list[RouterOutput]]:
+        """x (b, l, d_outer) -> (b, l, d_outer) and the router outputs of this and deeper stages."""
+        d_in = x.shape[-1]
+        if self.pad_dimension is not None:
+            pad = self.pad_dimension.to(x.dtype).expand(*x.shape[:-1], -1)
+            x = torch.cat([x, pad], dim=-1)
+        if self.is_innermost:
+            return self.main_network(x, mask)[..., :d_in], []
+
+        encoded = self.encoder(x, mask)
+        router = self.routing_module(encoded, mask)
+        chunks, compressed_mask, order = chunk(encoded, router.boundary_mask)
+        router.compressed_mask = compressed_mask
+        inner, inner_routers = self.main_network(chunks, compressed_mask)
+        upsampled = dechunk(inner, router.boundary_mask, router.boundary_prob, order,
+                            compressed_mask, mask, self.chunk_size)
+        with torch.autocast(device_type=encoded.device.type, enabled=False):
+            # The skip projection is kept and computed in fp32 (zero-initialised, spec 2.4).
+            skip = self.residual_proj(upcast(encoded).to(self.residual_proj.weight.dtype))
+        combined = upcast(upsampled) * straight_through(router.confidence) + skip
+        out = self.decoder(combined.to(encoded.dtype), mask)
+        return out[..., :d_in], [router, *inner_routers]
