@@ -49,7 +49,7 @@ class AttentionConfig:
     num_heads: tuple[int, ...] = (16, 16)
     rotary_emb_dim: tuple[int, ...] = (32, 48)
     window_size: tuple[int, ...] = (1023, -1)
-    block_size: int = 512
+    block_size: int = 256
 
 
 @dataclass(frozen=True)

@@ -52,40 +52,42 @@ def ssd_chunked(
         B = F.pad(B, (0, 0, 0, 0, 0, pad))
         C = F.pad(C, (0, 0, 0, 0, 0, pad))
     c = (length + pad) // q
+    # Head-major layouts (b, c, g, r, q, ...): every product below is one batched matmul.
     xc = x.to(dtype).reshape(b, c, q, g, r, p)
     dtc = dt.to(dtype).reshape(b, c, q, g, r)
-    Bc = B.to(dtype).reshape(b, c, q, g, n)
-    Cc = C.to(dtype).reshape(b, c, q, g, n)
-    a_cum = torch.cumsum(dtc * A.to(dtype).reshape(g, r), dim=2)  # (b, c, q, g, r)
+    Bc = B.to(dtype).reshape(b, c, q, g, n).transpose(2, 3)  # (b, c, g, q, n)
+    Cc = C.to(dtype).reshape(b, c, q, g, n).transpose(2, 3)
+    a = torch.cumsum(dtc * A.to(dtype).reshape(g, r), dim=2).permute(0, 1, 3, 4, 2)  # (.., r, q)
+    x_dt = (xc * dtc.unsqueeze(-1)).permute(0, 1, 3, 4, 2, 5)  # (b, c, g, r, q, p)
 
     # 1) within-chunk outputs: y_l = sum_{s<=l} (C_l·B_s) exp(a_l - a_s) dt_s x_s
-    seg = a_cum.permute(0, 1, 3, 4, 2)  # (b, c, g, r, q)
-    diff = seg.unsqueeze(-1) - seg.unsqueeze(-2)  # (..., l, s)
     causal = torch.ones(q, q, dtype=torch.bool, device=x.device).tril()
-    decay = torch.exp(diff.masked_fill(~causal, float("-inf")))
-    scores = torch.einsum("bclgn,bcsgn->bcgls", Cc, Bc).unsqueeze(3) * decay
-    x_dt = xc * dtc.unsqueeze(-1)  # (b, c, s, g, r, p)
-    y = torch.einsum("bcgrls,bcsgrp->bclgrp", scores, x_dt)
+    decay = (a.unsqueeze(-1) - a.unsqueeze(-2)).masked_fill_(~causal, float("-inf")).exp_()
+    scores = Cc @ Bc.transpose(-1, -2)  # (b, c, g, l, s)
+    y = (scores.unsqueeze(3) * decay) @ x_dt  # (b, c, g, r, q, p)
 
-    # 2) state at the end of each chunk, from that chunk's inputs alone
-    to_end = torch.exp(a_cum[:, :, -1:] - a_cum)  # (b, c, s, g, r)
-    chunk_states = torch.einsum("bcsgn,bcsgrp->bcgrpn", Bc, x_dt * to_end.unsqueeze(-1))
+    # 2) state at the end of each chunk from that chunk's inputs alone: (b, c, g, n, r*p)
+    to_end = torch.exp(a[..., -1:] - a)  # (b, c, g, r, q)
+    weighted = (x_dt * to_end.unsqueeze(-1)).transpose(3, 4).reshape(b, c, g, q, r * p)
+    chunk_states = Bc.transpose(-1, -2) @ weighted
 
     # 3) pass states between chunks (c is small: a short loop beats a c×c matmul)
-    chunk_decay = torch.exp(a_cum[:, :, -1])  # (b, c, g, r)
+    chunk_decay = torch.exp(a[..., -1]).unsqueeze(-1).expand(b, c, g, r, p)
+    chunk_decay = chunk_decay.reshape(b, c, g, 1, r * p)
     state = torch.zeros_like(chunk_states[:, 0])
     entering = []
     for i in range(c):
         entering.append(state)
-        state = state * chunk_decay[:, i, :, :, None, None] + chunk_states[:, i]
-    states_in = torch.stack(entering, dim=1)  # (b, c, g, r, p, n)
+        state = torch.addcmul(chunk_states[:, i], state, chunk_decay[:, i])
+    states_in = torch.stack(entering, dim=1)  # (b, c, g, n, r*p)
 
-    # 4) contribution of the state entering each chunk
-    y = y + torch.einsum("bclgn,bcgrpn->bclgrp", Cc, states_in) * torch.exp(a_cum).unsqueeze(-1)
-    y = y.reshape(b, c * q, h, p)[:, :length]
+    # 4) contribution of the state entering each chunk, decayed to each position
+    y_off = (Cc @ states_in).view(b, c, g, q, r, p).transpose(3, 4)  # (b, c, g, r, q, p)
+    y = torch.addcmul(y, y_off, a.exp().unsqueeze(-1))
     if D is not None:
-        y = y + x[:, :length].to(dtype) * D.to(dtype).reshape(1, 1, h, 1)
-    return y.to(x.dtype)
+        y = torch.addcmul(y, xc.permute(0, 1, 3, 4, 2, 5), D.to(dtype).view(g, r, 1, 1))
+    out = y.permute(0, 1, 4, 2, 3, 5).reshape(b, c * q, h, p)[:, :length]
+    return out.to(x.dtype)
 
 
 def ssd_sequential(
