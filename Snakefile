@@ -1,0 +1,36 @@
+# LDARNet: regenerate the paper from raw data.
+#   snakemake --profile slurm all                          # paper scale, SLURM GPU cluster
+#   snakemake --configfile config/demo.yaml --cores all    # embedded demo, CPU, minutes
+# The scale is configuration only: config/config.yaml (paper, default) or config/demo.yaml.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# The paper config is the default; a --configfile replaces it instead of being merged
+# into it, so the demo config is complete on its own.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/genome.smk"
+include: "workflow/rules/smoke.smk"
+
+
+localrules:
+    all,
+    download_genome,
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True
+
+
+onstart:
+    check_cluster_environment(workflow)

@@ -1,0 +1,102 @@
+"""Checks and helpers shared by the Snakemake workflow and the tests.
+
+The JSON schema (workflow/schemas/config.schema.yaml) checks keys and types; this
+module checks what a schema cannot: that named files exist, that model configs load,
+that cross-references (smoke model, split contigs) are consistent. Everything fails
+before any job runs, with one message naming the config key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ldarnet.model.config import ConfigError, load_model_config
+
+
+class WorkflowConfigError(ValueError):
+    """A workflow config that is well-typed but cannot describe a run."""
+
+
+def lr_label(lr: float) -> str:
+    """The one text form of a learning rate in paths and wildcards (``1e-05``, ``0.0002``)."""
+    return f"{lr:g}"
+
+
+def _exists(path: str, key: str, root: Path) -> None:
+    if not (root / path).exists():
+        raise WorkflowConfigError(f"config {key}: file {path} does not exist")
+
+
+def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
+    """Semantic checks of a schema-valid workflow config; raises WorkflowConfigError."""
+    root = Path(root)
+    genome = config["genome"]
+    if genome["fasta"]:
+        _exists(genome["fasta"], "genome.fasta", root)
+    elif not (genome["url"] and genome["md5_url"]):
+        raise WorkflowConfigError(
+            "config genome: set genome.fasta (a local FASTA) or both genome.url and "
+            "genome.md5_url (download with checksum)"
+        )
+    split = genome["split"]
+    if split["method"] == "bed":
+        if not split.get("bed"):
+            raise WorkflowConfigError("config genome.split.bed: required when method is 'bed'")
+        _exists(split["bed"], "genome.split.bed", root)
+    else:
+        valid, test = split.get("valid") or [], split.get("test") or []
+        if not valid or not test:
+            raise WorkflowConfigError(
+                "config genome.split: method 'chromosomes' needs non-empty 'valid' and 'test' "
+                "contig lists"
+            )
+        both = sorted(set(valid) & set(test))
+        if both:
+            raise WorkflowConfigError(f"config genome.split: {both} are both valid and test")
+        contigs = genome["contigs"]
+        if contigs:
+            missing = sorted(set(valid + test) - set(contigs))
+            if missing:
+                raise WorkflowConfigError(
+                    f"config genome.split: held-out contigs {missing} are not in genome.contigs"
+                )
+    if genome["multispecies"]:
+        _exists(genome["multispecies"], "genome.multispecies", root)
+    for name, entry in config["models"].items():
+        key = f"models.{name}.config"
+        _exists(entry["config"], key, root)
+        try:
+            load_model_config(root / entry["config"])
+        except ConfigError as err:
+            raise WorkflowConfigError(f"config {key}: {err}") from None
+    smoke = config["smoke"]
+    if smoke["enabled"] and smoke["model"] not in config["models"]:
+        raise WorkflowConfigError(
+            f"config smoke.model: unknown model {smoke['model']!r}; defined models: "
+            f"{', '.join(sorted(config['models']))}"
+        )
+    labels = [lr_label(lr) for lr in config["grid"]["learning_rates"]]
+    if len(set(labels)) != len(labels):
+        raise WorkflowConfigError(
+            f"config grid.learning_rates: values collide when written as text: {labels}"
+        )
+
+
+SLURM_VARIABLES = ("LDARNET_SLURM_ACCOUNT", "LDARNET_SLURM_PARTITION")
+
+
+def check_slurm_environment(executor: str, environ: dict[str, str]) -> None:
+    """Refuse a SLURM run whose site variables are unset (the profile reads them).
+
+    Account auto-detection fails on many clusters, so the profile never guesses: it
+    passes these variables to sbatch, and an unset one would reach sbatch as literal text.
+    """
+    if executor != "slurm":
+        return
+    missing = [name for name in SLURM_VARIABLES if not environ.get(name)]
+    if missing:
+        raise WorkflowConfigError(
+            f"SLURM run: set {' and '.join(missing)} (e.g. export LDARNET_SLURM_ACCOUNT=myproj "
+            "LDARNET_SLURM_PARTITION=cpu); see docs/cluster.md"
+        )

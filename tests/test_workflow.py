@@ -1,0 +1,230 @@
+"""The Snakemake workflow: config schema, dry runs, the slurm profile's submit lines, lint.
+
+Profiles are a command-line feature of Snakemake, so everything that involves them runs
+the real ``snakemake`` command in a subprocess, exactly as a user types it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from conftest import ROOT
+from ldarnet.pipeline import WorkflowConfigError, check_config, check_slurm_environment, lr_label
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((ROOT / "config" / name).read_text())
+
+
+def _snakemake(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 120):
+    return subprocess.run(
+        [SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _job_stats(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    block = output.split("Job stats:", 1)[1]
+    counts = {}
+    for line in block.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+# --------------------------------------------------------------------------- schema
+@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    config = _load(name)
+    validate(config, str(SCHEMA))
+    check_config(config, ROOT)
+
+
+def test_paper_config_describes_the_paper() -> None:
+    config = _load("config.yaml")
+    assert len(config["tasks"]) == 27
+    grid = config["grid"]
+    assert len(grid["learning_rates"]) * len(grid["batch_sizes"]) == 36
+    assert config["folds"] == 10 and len(config["seeds"]) >= 3
+    assert config["genome"]["window"] == 4096
+    assert all(isinstance(lr, float) for lr in grid["learning_rates"])  # not "1e-5" strings
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda c: c["genome"].update(wndow=10), "wndow"),
+        (lambda c: c["grid"].update(learning_rates=["1e-5"]), "'1e-5' is not of type 'number'"),
+        (lambda c: c.update(tasks=["H3", "H5"]), "'H5' is not one of"),
+        (lambda c: c["genome"].update(window="4096"), "'4096' is not of type 'integer'"),
+        (lambda c: c.update(folds=1), "1 is less than the minimum of 2"),
+    ],
+)
+def test_schema_rejects_bad_configs(change, fragment: str) -> None:
+    config = copy.deepcopy(_load("config.yaml"))
+    change(config)
+    with pytest.raises(Exception, match=re.escape(fragment)):
+        validate(config, str(SCHEMA))
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda c: c["models"]["ldarnet"].update(config="config/models/none.yaml"),
+         "models.ldarnet.config: file config/models/none.yaml does not exist"),
+        (lambda c: c["smoke"].update(enabled=True, model="fixedgrid"),
+         "smoke.model: unknown model 'fixedgrid'"),
+        (lambda c: c["genome"]["split"].update(test=["chr20"]), "both valid and test"),
+        (lambda c: c["genome"]["split"].update(valid=["chrY"]), "not in genome.contigs"),
+        (lambda c: c["genome"].update(url=None), "genome.url"),
+        (lambda c: c["grid"].update(learning_rates=[1.0e-4, 0.0001]), "collide"),
+    ],
+)
+def test_semantic_checks_name_the_key(change, fragment: str) -> None:
+    config = copy.deepcopy(_load("config.yaml"))
+    change(config)
+    with pytest.raises(WorkflowConfigError, match=re.escape(fragment)):
+        check_config(config, ROOT)
+
+
+def test_lr_label_is_one_format() -> None:
+    assert [lr_label(x) for x in (1.0e-5, 2.0e-4, 1.0e-3, 0.0005)] == [
+        "1e-05", "0.0002", "0.001", "0.0005"]
+
+
+def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
+    bad = _load("demo.yaml")
+    bad["genome"]["windw"] = 10
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    proc = _snakemake("-n", "--configfile", str(path))
+    assert proc.returncode != 0
+    assert "windw" in proc.stderr + proc.stdout
+    assert "Job stats" not in proc.stdout
+
+
+# ------------------------------------------------------------------------- dry runs
+def test_paper_dag_with_the_slurm_profile_exact_command() -> None:
+    """`snakemake --profile slurm all` from the repository root (dry run)."""
+    proc = _snakemake("--profile", "slurm", "all", "-n")
+    assert proc.returncode == 0, proc.stderr
+    assert "Using profile slurm" in proc.stdout + proc.stderr
+    stats = _job_stats(proc.stdout)
+    assert stats == {"download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "all": 1,
+                     "total": 4}
+    assert "--valid-contigs chr20 --test-contigs chr21" in proc.stdout
+    assert "--window 4096" in proc.stdout
+
+
+def test_demo_dag() -> None:
+    proc = _snakemake("-n", "-p", "--cores", "2", "--configfile", "config/demo.yaml")
+    assert proc.returncode == 0, proc.stderr
+    stats = _job_stats(proc.stdout)
+    # the demo uses the shipped slice: no download
+    assert stats == {"prepare_genome": 1, "tile_genome": 1, "smoke_model": 1, "all": 1,
+                     "total": 4}
+    assert "--split-method bed" in proc.stdout
+
+
+def test_single_target_builds_only_its_part() -> None:
+    proc = _snakemake("--profile", "slurm", "results/genome/hg38/genome.fa", "-n")
+    assert proc.returncode == 0, proc.stderr
+    assert _job_stats(proc.stdout) == {"download_genome": 1, "prepare_genome": 1, "total": 2}
+
+
+def test_lint_is_clean() -> None:
+    proc = _snakemake("--lint")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "good condition" in proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- slurm submit lines
+def _workflow_copy(tmp_path: Path) -> Path:
+    """The workflow files in a scratch directory, so a real run leaves the repo clean."""
+    work = tmp_path / "repo"
+    work.mkdir()
+    for name in ("Snakefile", "workflow", "config", "resources"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, work / name, symlinks=True)
+        else:
+            shutil.copy(src, work / name)
+    (work / "slurm").symlink_to("workflow/profiles/slurm")
+    return work
+
+
+def _stub_slurm(tmp_path: Path) -> tuple[Path, Path]:
+    """sbatch/sacct/... stand-ins that record the submit line and report failure."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "sbatch.log"
+    scripts = {
+        "sbatch": f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\necho 4242\n',
+        "sacct": "#!/bin/sh\necho '4242|FAILED'\n",
+    }
+    for name in ("sacctmgr", "sshare", "scontrol", "sinfo", "squeue"):
+        scripts[name] = "#!/bin/sh\nexit 0\n"
+    for name, text in scripts.items():
+        path = bin_dir / name
+        path.write_text(text)
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return bin_dir, log
+
+
+def test_slurm_profile_submit_line(tmp_path: Path) -> None:
+    work = _workflow_copy(tmp_path)
+    bin_dir, log = _stub_slurm(tmp_path)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "LDARNET_SLURM_ACCOUNT": "proj42",
+        "LDARNET_SLURM_PARTITION": "cpuq",
+    }
+    _snakemake(
+        # targets before options that take several values (--configfile would swallow it)
+        "results/genome/hg38-demo/genome.fa", "--profile", "slurm",
+        "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "1", "--retries", "0",
+        "--configfile", "config/demo.yaml",
+        cwd=work, env=env, timeout=180,
+    )
+    line = log.read_text()
+    assert "-A proj42" in line and "-p cpuq" in line
+    assert "--mem 4000" in line and "-t 120" in line
+    assert "--cpus-per-task=1" in line
+    assert "--comment rule_prepare_genome" in line
+    assert "--gpus" not in line
+
+
+def test_slurm_run_without_site_variables_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(WorkflowConfigError, match="LDARNET_SLURM_ACCOUNT"):
+        check_slurm_environment("slurm", {"LDARNET_SLURM_PARTITION": "cpu"})
+    check_slurm_environment("local", {})  # other executors need nothing
+    # through the command line: refused before anything is submitted
+    work = _workflow_copy(tmp_path)
+    bin_dir, log = _stub_slurm(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LDARNET_SLURM")}
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    proc = subprocess.run(
+        [SNAKEMAKE, "results/genome/hg38-demo/genome.fa", "--profile", "slurm",
+         "--configfile", "config/demo.yaml"],
+        cwd=work, capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert proc.returncode != 0
+    assert "set LDARNET_SLURM_ACCOUNT and LDARNET_SLURM_PARTITION" in proc.stderr
+    assert not log.exists()

@@ -1,0 +1,94 @@
+# Config validation, wildcard constraints and target lists shared by every stage.
+from snakemake.utils import validate
+
+import os
+from urllib.parse import urlparse
+
+from ldarnet.pipeline import check_config, check_slurm_environment, lr_label
+
+validate(config, schema="../schemas/config.schema.yaml")
+check_config(config, workflow.basedir)
+
+GENOME = config["genome"]
+ASSEMBLY = GENOME["assembly"]
+SPLITS = ["train", "valid", "test"]
+MODELS = sorted(config["models"])
+
+
+wildcard_constraints:
+    assembly=ASSEMBLY,
+    split="|".join(SPLITS),
+    model="|".join(MODELS),
+    lr=r"[0-9.e+-]+",
+    bs=r"\d+",
+    fold=r"\d+",
+    seed=r"\d+",
+
+
+def log_path(rule_name, *parts):
+    """results/logs/<rule>/<parts>.log: one log per job, named by its wildcards."""
+    return f"results/logs/{rule_name}/{'/'.join(parts) or rule_name}.log"
+
+
+def benchmark_path(rule_name, *parts):
+    """results/benchmarks/<rule>/<parts>.tsv: Snakemake's per-job time and memory."""
+    return f"results/benchmarks/{rule_name}/{'/'.join(parts) or rule_name}.tsv"
+
+
+# ---------------------------------------------------------------- genome stage helpers
+SOURCE_NAME = os.path.basename(urlparse(GENOME["url"] or "genome.fa.gz").path)
+
+
+def genome_source(wildcards):
+    """The configured local FASTA, or the verified download."""
+    if GENOME["fasta"]:
+        return GENOME["fasta"]
+    return f"results/genome/{wildcards.assembly}/source/{SOURCE_NAME}"
+
+
+def tile_inputs(wildcards):
+    inputs = {
+        "fasta": f"results/genome/{wildcards.assembly}/genome.fa",
+        "fai": f"results/genome/{wildcards.assembly}/genome.fa.fai",
+    }
+    if GENOME["split"]["method"] == "bed":
+        inputs["bed"] = GENOME["split"]["bed"]
+    if GENOME["multispecies"]:
+        inputs["multispecies"] = GENOME["multispecies"]
+    return inputs
+
+
+def tile_split_args(wildcards, input):
+    """Split and multispecies flags of `ldarnet tile` (contigs were chosen by prepare)."""
+    split = GENOME["split"]
+    if split["method"] == "bed":
+        args = [f"--split-method bed --split-bed {input.bed}"]
+    else:
+        args = [
+            "--split-method chromosomes",
+            "--valid-contigs " + " ".join(split["valid"]),
+            "--test-contigs " + " ".join(split["test"]),
+        ]
+    if GENOME["multispecies"]:
+        args.append(f"--multispecies {input.multispecies}")
+    return " ".join(args)
+
+
+def genome_targets():
+    windows = f"results/genome/{ASSEMBLY}/windows"
+    return [f"{windows}/{split}.npy" for split in SPLITS] + [f"{windows}/manifest.json"]
+
+
+def all_targets():
+    """Everything `rule all` builds for this config."""
+    targets = genome_targets()
+    if config["smoke"]["enabled"]:
+        targets.append(f"results/smoke/{config['smoke']['model']}/report.json")
+    return targets
+
+
+def check_cluster_environment(workflow):
+    """Before a real SLURM run: the site variables the profile reads must be set."""
+    plugin = workflow.executor_plugin
+    name = getattr(plugin, "name", "") if plugin is not None else ""
+    check_slurm_environment(name, os.environ)
