@@ -39,7 +39,8 @@ demo: $(STAMP)
 	$(BIN)/snakemake --configfile config/demo.yaml \
 	  --cores all --printshellcmds --show-failed-logs
 	@echo; echo "token shards: results/genome/hg38-demo/windows/manifest.json"
-	@echo "model check:  results/smoke/ldarnet/report.json"; cat results/smoke/ldarnet/report.json
+	@echo "pretraining:  results/pretrain/ldarnet/seed1/ (model.safetensors, curves.png, boundaries.png)"
+	@cat results/pretrain/ldarnet/seed1/val_log.csv
 
 lint: $(STAMP)
 	$(BIN)/ruff check ldarnet tests benchmarks

@@ -18,7 +18,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/genome.smk"
-include: "workflow/rules/smoke.smk"
+include: "workflow/rules/pretrain.smk"
 
 
 localrules:

@@ -10,13 +10,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import model_speed, ssd_scan  # noqa: E402
+from benchmarks import model_speed, pretrain_speed, ssd_scan, tiling  # noqa: E402
 from benchmarks.common import machine_line  # noqa: E402
 
 
 def main() -> None:
     os.chdir(ROOT)
-    sections = [ssd_scan.markdown(ssd_scan.run()), model_speed.markdown(model_speed.run())]
+    sections = [
+        ssd_scan.markdown(ssd_scan.run()),
+        model_speed.markdown(model_speed.run()),
+        tiling.markdown(tiling.run()),
+        pretrain_speed.markdown(pretrain_speed.run()),
+    ]
     header = (
         "# Performance\n\n"
         "Written by `make bench` (benchmarks/run_all.py); every ratio is measured side by "

@@ -2,7 +2,7 @@
 
 The JSON schema (workflow/schemas/config.schema.yaml) checks keys and types; this
 module checks what a schema cannot: that named files exist, that model configs load,
-that cross-references (smoke model, split contigs) are consistent. Everything fails
+that cross-references (pretrained models, split contigs) are consistent. Everything fails
 before any job runs, with one message naming the config key.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ldarnet.model.config import ConfigError, load_model_config
+from ldarnet.train.train_config import TrainConfigError, load_train_config
 
 
 class WorkflowConfigError(ValueError):
@@ -70,11 +71,24 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
             load_model_config(root / entry["config"])
         except ConfigError as err:
             raise WorkflowConfigError(f"config {key}: {err}") from None
-    smoke = config["smoke"]
-    if smoke["enabled"] and smoke["model"] not in config["models"]:
+    pretrain = config["pretrain"]
+    unknown = [m for m in pretrain["models"] if m not in config["models"]]
+    if unknown:
         raise WorkflowConfigError(
-            f"config smoke.model: unknown model {smoke['model']!r}; defined models: "
+            f"config pretrain.models: unknown model(s) {unknown}; defined models: "
             f"{', '.join(sorted(config['models']))}"
+        )
+    _exists(pretrain["config"], "pretrain.config", root)
+    try:
+        train = load_train_config(root / pretrain["config"])
+        if pretrain["gpus"] > 1:
+            train.accumulation(pretrain["gpus"])
+    except TrainConfigError as err:
+        raise WorkflowConfigError(f"config pretrain.config: {err}") from None
+    if train.seq_len != genome["window"]:
+        raise WorkflowConfigError(
+            f"config pretrain.config: seq_len={train.seq_len} but genome.window="
+            f"{genome['window']}; the token shards must have the training length"
         )
     labels = [lr_label(lr) for lr in config["grid"]["learning_rates"]]
     if len(set(labels)) != len(labels):

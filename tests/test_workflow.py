@@ -89,8 +89,11 @@ def test_schema_rejects_bad_configs(change, fragment: str) -> None:
     [
         (lambda c: c["models"]["ldarnet"].update(config="config/models/none.yaml"),
          "models.ldarnet.config: file config/models/none.yaml does not exist"),
-        (lambda c: c["smoke"].update(enabled=True, model="fixedgrid"),
-         "smoke.model: unknown model 'fixedgrid'"),
+        (lambda c: c["pretrain"].update(models=["fixedgrid"]),
+         "pretrain.models: unknown model(s) ['fixedgrid']"),
+        (lambda c: c["pretrain"].update(gpus=3),
+         "not divisible by micro_batch (32) x world size (3)"),
+        (lambda c: c["genome"].update(window=1024), "seq_len=4096 but genome.window=1024"),
         (lambda c: c["genome"]["split"].update(test=["chr20"]), "both valid and test"),
         (lambda c: c["genome"]["split"].update(valid=["chrY"]), "not in genome.contigs"),
         (lambda c: c["genome"].update(url=None), "genome.url"),
@@ -127,24 +130,29 @@ def test_paper_dag_with_the_slurm_profile_exact_command() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Using profile slurm" in proc.stdout + proc.stderr
     stats = _job_stats(proc.stdout)
-    assert stats == {"download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "all": 1,
-                     "total": 4}
+    assert stats == {"download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "pretrain": 1,
+                     "all": 1, "total": 5}
     assert "--valid-contigs chr20 --test-contigs chr21" in proc.stdout
     assert "--window 4096" in proc.stdout
+    # 4 GPUs: one process per GPU through torchrun, on the 110M model
+    assert "torchrun --standalone --nproc-per-node 4 --no-python ldarnet pretrain" in proc.stdout
+    assert "config/models/ldarnet-110m.yaml" in proc.stdout
 
 
 def test_demo_dag() -> None:
-    proc = _snakemake("-n", "-p", "--cores", "2", "--configfile", "config/demo.yaml")
+    # --forceall: the whole DAG even when a previous `make demo` left results behind
+    proc = _snakemake("-n", "-p", "--forceall", "--cores", "2", "--configfile", "config/demo.yaml")
     assert proc.returncode == 0, proc.stderr
     stats = _job_stats(proc.stdout)
     # the demo uses the shipped slice: no download
-    assert stats == {"prepare_genome": 1, "tile_genome": 1, "smoke_model": 1, "all": 1,
+    assert stats == {"prepare_genome": 1, "tile_genome": 1, "pretrain": 1, "all": 1,
                      "total": 4}
     assert "--split-method bed" in proc.stdout
+    assert "torchrun" not in proc.stdout and "--device cpu" in proc.stdout
 
 
 def test_single_target_builds_only_its_part() -> None:
-    proc = _snakemake("--profile", "slurm", "results/genome/hg38/genome.fa", "-n")
+    proc = _snakemake("--profile", "slurm", "results/genome/hg38/genome.fa", "-n", "--forceall")
     assert proc.returncode == 0, proc.stderr
     assert _job_stats(proc.stdout) == {"download_genome": 1, "prepare_genome": 1, "total": 2}
 
@@ -160,7 +168,7 @@ def _workflow_copy(tmp_path: Path) -> Path:
     """The workflow files in a scratch directory, so a real run leaves the repo clean."""
     work = tmp_path / "repo"
     work.mkdir()
-    for name in ("Snakefile", "workflow", "config", "resources"):
+    for name in ("Snakefile", "workflow", "config", "resources", "envs"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, work / name, symlinks=True)
@@ -209,6 +217,39 @@ def test_slurm_profile_submit_line(tmp_path: Path) -> None:
     assert "--cpus-per-task=1" in line
     assert "--comment rule_prepare_genome" in line
     assert "--gpus" not in line
+
+
+def test_slurm_profile_gpu_submit_line(tmp_path: Path) -> None:
+    """A GPU rule: GPUs, CPUs per GPU, memory, time, GPU partition and account."""
+    work = _workflow_copy(tmp_path)
+    config = _load("demo.yaml")
+    config["pretrain"].update(gpus=2, cpus_per_gpu=6, mem_mb=64000, runtime=720)
+    (work / "config" / "gpu.yaml").write_text(yaml.safe_dump(config))
+    venv_bin = str(Path(sys.executable).parent)
+    # the genome stage for real (seconds), so that only the GPU job is left to submit
+    local = _snakemake("results/genome/hg38-demo/windows/manifest.json", "--cores", "1",
+                       "--configfile", "config/gpu.yaml", cwd=work,
+                       env={"PATH": f"{venv_bin}:{os.environ['PATH']}"})
+    assert local.returncode == 0, local.stderr
+    bin_dir, log = _stub_slurm(tmp_path)
+    env = {
+        "PATH": f"{bin_dir}:{venv_bin}:{os.environ['PATH']}",
+        "LDARNET_SLURM_ACCOUNT": "proj42",
+        "LDARNET_SLURM_PARTITION": "cpuq",
+        "LDARNET_SLURM_GPU_PARTITION": "gpuq",
+    }
+    _snakemake(
+        "results/pretrain/ldarnet/seed1/model.safetensors", "--profile", "slurm",
+        "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "1", "--retries", "0",
+        "--configfile", "config/gpu.yaml",
+        cwd=work, env=env, timeout=180,
+    )
+    line = log.read_text()
+    assert "--comment rule_pretrain" in line
+    assert "--gpus=2" in line and "--cpus-per-gpu=6" in line
+    assert "--mem 64000" in line and "-t 720" in line
+    assert "-p gpuq" in line and "-A proj42" in line
+    assert "--ntasks" not in line  # no tasks on GPU rules (the plugin's --ntasks-per-gpu trap)
 
 
 def test_slurm_run_without_site_variables_is_refused(tmp_path: Path) -> None:

@@ -79,11 +79,25 @@ def genome_targets():
     return [f"{windows}/{split}.npy" for split in SPLITS] + [f"{windows}/manifest.json"]
 
 
+def pretrain_targets():
+    """results/pretrain/{model}/seed{seed}/model.safetensors of every configured run."""
+    p = config["pretrain"]
+    return [f"results/pretrain/{model}/seed{seed}/model.safetensors"
+            for model in p["models"] for seed in p["seeds"]]
+
+
+def pretrain_launcher(wildcards, resources):
+    """torchrun for several GPUs (one process per GPU), the plain command otherwise."""
+    gpus = int(resources.gpu)
+    if gpus > 1:
+        return f"torchrun --standalone --nproc-per-node {gpus} --no-python ldarnet"
+    return "ldarnet"
+
+
 def all_targets():
     """Everything `rule all` builds for this config."""
     targets = genome_targets()
-    if config["smoke"]["enabled"]:
-        targets.append(f"results/smoke/{config['smoke']['model']}/report.json")
+    targets += pretrain_targets()
     return targets
 
 

@@ -57,7 +57,7 @@ rule tile_genome:
     params:
         window=GENOME["window"],
         split=tile_split_args,
-        out_dir=lambda wildcards: f"results/genome/{wildcards.assembly}/windows",
+        out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
     log:
         log_path("tile_genome", "{assembly}"),
     benchmark:

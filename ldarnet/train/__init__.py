@@ -1,0 +1,1 @@
+"""Training: pretraining loop, schedules, checkpoints, distributed set-up."""

@@ -1,0 +1,321 @@
+"""``ldarnet pretrain``: masked-LM pretraining of LDARNet, resumable and distributed.
+
+One optimizer step consumes ``effective_batch`` windows, split into micro-batches of
+``micro_batch``; global micro-batch j of step s holds stream samples
+``s·E + j·m … s·E + (j+1)·m − 1`` and runs on rank ``j mod world_size``. Its
+reverse-complement flips, MLM masks and any random boundaries come from a generator
+seeded by (seed, s, j). Every draw is thus a function of the step, not of the process
+history: a run resumed from a checkpoint, or run on a different number of GPUs, computes
+the same micro-batches as an uninterrupted single-process run.
+
+SIGTERM / SIGUSR1 (SLURM pre-emption) make the loop finish the current step, write a
+resumable state and exit with status 75, so that Snakemake's ``retries`` or a requeue
+reruns the same command, which resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from ldarnet import __version__
+from ldarnet.data.atomic import write_json
+from ldarnet.data.masking import mask_tokens
+from ldarnet.data.shards import SampleStream, open_shard, reverse_complement_rows
+from ldarnet.model.config import load_model_config
+from ldarnet.model.ldarnet import LDARNet
+from ldarnet.model.objective import IGNORE_INDEX, pretraining_loss
+from ldarnet.model.param_groups import parameter_groups
+from ldarnet.model.ratio_loss import boundary_density
+from ldarnet.train.checkpoint import latest_state, load_state, save_model_file, save_state
+from ldarnet.train.distributed import DistContext, init_distributed, shutdown_distributed
+from ldarnet.train.schedule import WSDSchedule
+from ldarnet.train.train_config import PretrainConfig, load_train_config
+
+EXIT_PREEMPTED = 75
+TRAIN_COLUMNS = ["step", "lr", "loss", "mlm", "ratio", "density", "tokens_per_s"]
+VAL_COLUMNS = ["step", "val_mlm", "val_accuracy", "val_ratio", "val_density",
+               "val_compression"]
+
+
+class Preempted(SystemExit):
+    """Raised after the state was saved on SIGTERM/SIGUSR1."""
+
+
+def micro_seed(seed: int, step: int, micro: int) -> int:
+    """Seed of one micro-batch's random draws; independent of rank and history."""
+    return (seed * 1_000_003 + step) * 65_537 + micro
+
+
+@dataclass
+class StepMetrics:
+    loss: float
+    mlm: float
+    ratio: float
+    density: float
+
+
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if use_bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def corrupt_batch(ids: torch.Tensor, seed: int, cfg: PretrainConfig) -> tuple[torch.Tensor,
+                                                                                torch.Tensor]:
+    """Reverse-complement augmentation then MLM masking, drawn from ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    flips = torch.rand(ids.shape[0], generator=gen) < cfg.reverse_complement_p
+    ids = reverse_complement_rows(ids, flips)
+    return mask_tokens(ids, gen, cfg.mlm_probability)
+
+
+def _micro_batches(step: int, ctx: DistContext, cfg: PretrainConfig) -> Iterator[tuple[int, int]]:
+    """(global micro index, first stream sample) of this rank's share of ``step``."""
+    n_micro = cfg.effective_batch // cfg.micro_batch
+    for j in range(ctx.rank, n_micro, ctx.world_size):
+        yield j, step * cfg.effective_batch + j * cfg.micro_batch
+
+
+def _rewrite_csv(path: Path, columns: list[str], keep_until: int) -> None:
+    """Keep a log's rows up to the resumed step (a killed run may have logged more)."""
+    rows = []
+    if path.exists():
+        with open(path, newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= keep_until]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _append_csv(path: Path, columns: list[str], row: dict[str, Any]) -> None:
+    with open(path, "a", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=columns).writerow(row)
+
+
+@torch.no_grad()
+def evaluate(model: LDARNet, batches: list[tuple[torch.Tensor, torch.Tensor]],
+             cfg: PretrainConfig, device: torch.device) -> dict[str, float]:
+    """Validation MLM loss, accuracy, ratio loss, boundary density and compression."""
+    was_training = model.training
+    model.eval()
+    mlm_sum, correct, targets, ratio, selected, valid = 0.0, 0, 0, 0.0, 0, 0
+    for inputs, labels in batches:
+        inputs, labels = inputs.to(device), labels.to(device)
+        with _autocast(device, cfg.precision):
+            out = model(inputs)
+        terms = pretraining_loss(out, labels, model.config, cfg.alpha_ratio)
+        n = int((labels != IGNORE_INDEX).sum())
+        mlm_sum += float(terms.mlm) * n
+        targets += n
+        hit = (out.logits.argmax(-1) == labels) & (labels != IGNORE_INDEX)
+        correct += int(hit.sum())
+        ratio += float(terms.ratio)
+        r = out.router_outputs[0]
+        selected += int((r.boundary_mask & r.mask).sum())
+        valid += int(r.mask.sum())
+    model.train(was_training)
+    density = selected / max(valid, 1)
+    return {
+        "val_mlm": mlm_sum / max(targets, 1),
+        "val_accuracy": correct / max(targets, 1),
+        "val_ratio": ratio / max(len(batches), 1),
+        "val_density": density,
+        "val_compression": 1.0 / density if density else float("inf"),
+    }
+
+
+def _validation_batches(valid: np.ndarray, cfg: PretrainConfig, seed: int
+                        ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed validation set: the first windows, fixed flips and masks (comparable over time)."""
+    count = min(cfg.val_windows, len(valid))
+    batches = []
+    for b, start in enumerate(range(0, count, cfg.micro_batch)):
+        ids = torch.from_numpy(np.asarray(valid[start : min(start + cfg.micro_batch, count)])
+                               .astype(np.int64))
+        batches.append(corrupt_batch(ids, micro_seed(seed, -1, b), cfg))
+    return batches
+
+
+def _data_identity(shards_dir: Path) -> dict[str, Any]:
+    manifest = shards_dir / "manifest.json"
+    if manifest.exists():
+        data = json.loads(manifest.read_text())
+        return {k: data[k] for k in sorted(data) if k in ("source_fasta_md5", "window", "splits")}
+    files = sorted(shards_dir.glob("*.npy"))
+    return {f.name: f.stat().st_size for f in files}
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGUSR1; checked between optimizer steps."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self.signal_name = ""
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.raised = True
+        self.signal_name = signal.Signals(signum).name
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(sig, self)
+
+
+def run_pretraining(
+    model_config: str | Path,
+    train_config: str | Path,
+    shards: str | Path,
+    out: str | Path,
+    seed: int = 1337,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) a model; writes model.safetensors, config.json, logs and plots."""
+    ctx = init_distributed(device)
+    try:
+        return _train(Path(model_config), Path(train_config), Path(shards), Path(out), seed, ctx)
+    finally:
+        shutdown_distributed()
+
+
+def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, seed: int,
+           ctx: DistContext) -> dict[str, Any]:
+    mcfg = load_model_config(model_config)
+    cfg = load_train_config(train_config)
+    accumulation = cfg.accumulation(ctx.world_size)  # refuses an impossible split first
+    train_shards = [open_shard(shards_dir / "train.npy", cfg.seq_len)]
+    multispecies = shards_dir / "train_multispecies.npy"
+    if multispecies.exists():
+        train_shards.append(open_shard(multispecies, cfg.seq_len))
+    valid = open_shard(shards_dir / "valid.npy", cfg.seq_len)
+    stream = SampleStream(train_shards, seed)
+    out.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(seed)
+    model = LDARNet(mcfg).to(ctx.device)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, cfg.lr, cfg.weight_decay), betas=cfg.betas, eps=cfg.eps,
+        fused=ctx.device.type == "cuda",
+    )
+    identity = {"model_config": mcfg.to_dict(), "train_config": cfg.to_dict(), "seed": seed,
+                "data": _data_identity(shards_dir)}
+    start_step = 0
+    state = latest_state(out)
+    if state is not None:
+        start_step = load_state(state, model, optimizer, identity)
+    schedule = WSDSchedule(cfg.total_steps, cfg.warmup_fraction, cfg.decay_fraction,
+                           cfg.final_lr_fraction)
+    ddp = (DistributedDataParallel(model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda"
+                                   else None)
+           if ctx.distributed else None)
+    net = ddp or model
+    val_batches = _validation_batches(valid, cfg, seed)
+    train_log, val_log = out / "train_log.csv", out / "val_log.csv"
+    if ctx.is_main:
+        _rewrite_csv(train_log, TRAIN_COLUMNS, start_step)
+        _rewrite_csv(val_log, VAL_COLUMNS, start_step)
+    stop = _StopFlag()
+    stop.install()
+    bar = tqdm(total=schedule.total_steps, initial=start_step, disable=not ctx.is_main,
+               desc=f"pretrain {mcfg.name}", unit="step", file=sys.stderr)
+    model.train()
+    last_val: dict[str, float] = {}
+    for step in range(start_step, schedule.total_steps):
+        t0 = time.perf_counter()
+        factor = schedule.factor(step)
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * group["lr_multiplier"] * factor
+        sums = torch.zeros(4, dtype=torch.float64)
+        micro = list(_micro_batches(step, ctx, cfg))
+        for i, (j, first) in enumerate(micro):
+            ids = stream.rows(stream.indices(first, cfg.micro_batch))
+            inputs, labels = corrupt_batch(ids, micro_seed(seed, step, j), cfg)
+            torch.manual_seed(micro_seed(seed, step, j))  # random boundary selectors
+            sync = ddp is None or i == len(micro) - 1
+            with contextlib.nullcontext() if sync else ddp.no_sync():
+                with _autocast(ctx.device, cfg.precision):
+                    output = net(inputs.to(ctx.device))
+                terms = pretraining_loss(output, labels.to(ctx.device), mcfg, cfg.alpha_ratio)
+                (terms.loss / accumulation).backward()
+            r = output.router_outputs[0]
+            sums += torch.tensor([terms.loss.item(), terms.mlm.item(), terms.ratio.item(),
+                                  float(boundary_density(r.boundary_mask, r.mask))],
+                                 dtype=torch.float64)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        means = ctx.all_reduce_mean((sums / len(micro)).to(ctx.device)).cpu()
+        metrics = StepMetrics(*map(float, means))
+        done = step + 1
+        speed = cfg.effective_batch * cfg.seq_len / (time.perf_counter() - t0)
+        if ctx.is_main:
+            if done % cfg.log_interval == 0 or done == schedule.total_steps:
+                _append_csv(train_log, TRAIN_COLUMNS, {
+                    "step": done, "lr": f"{cfg.lr * factor:.6e}", "loss": f"{metrics.loss:.5f}",
+                    "mlm": f"{metrics.mlm:.5f}", "ratio": f"{metrics.ratio:.5f}",
+                    "density": f"{metrics.density:.4f}", "tokens_per_s": f"{speed:.0f}"})
+            if done % cfg.val_interval == 0 or done == schedule.total_steps:
+                last_val = evaluate(model, val_batches, cfg, ctx.device)
+                _append_csv(val_log, VAL_COLUMNS, {"step": done, **{
+                    k: f"{v:.5f}" for k, v in last_val.items()}})
+            bar.update(1)
+            bar.set_postfix(mlm=f"{metrics.mlm:.3f}", density=f"{metrics.density:.3f}")
+        preempt = ctx.all_reduce_mean(torch.tensor([float(stop.raised)], device=ctx.device))
+        if done % cfg.checkpoint_interval == 0 or preempt.item() > 0:
+            if ctx.is_main:
+                save_state(out, done, model, optimizer, identity)
+            ctx.barrier()
+        if preempt.item() > 0:
+            bar.close()
+            print(f"pretrain: {stop.signal_name or 'signal'} received; state saved at step "
+                  f"{done}; rerun the same command to resume", file=sys.stderr)
+            raise Preempted(EXIT_PREEMPTED)
+    bar.close()
+    summary = {
+        "model": mcfg.name, "seed": seed, "steps": schedule.total_steps,
+        "tokens": schedule.total_steps * cfg.effective_batch * cfg.seq_len,
+        "world_size": ctx.world_size, "validation": last_val, "ldarnet_version": __version__,
+    }
+    if ctx.is_main:
+        if schedule.total_steps > start_step:
+            save_state(out, schedule.total_steps, model, optimizer, identity)
+        if not last_val:
+            last_val = evaluate(model, val_batches, cfg, ctx.device)
+            summary["validation"] = last_val
+        first_window = torch.from_numpy(np.asarray(valid[:1]).astype(np.int64))
+        _write_plots(model, out, first_window, ctx.device)
+        write_json(out / "config.json", {**identity, "summary": summary})
+        save_model_file(model, out / "model.safetensors")  # last: the workflow's output
+    ctx.barrier()
+    return summary
+
+
+def _write_plots(model: LDARNet, out: Path, window: torch.Tensor, device: torch.device) -> None:
+    from ldarnet.report.training_plots import plot_boundaries, plot_curves
+
+    plot_curves(out / "train_log.csv", out / "val_log.csv", out / "curves.png")
+    with torch.no_grad():
+        was = model.training
+        model.eval()
+        router = model(window.to(device)).router_outputs[0]
+        model.train(was)
+    plot_boundaries(window[0].cpu().numpy(), router.boundary_prob[0].float().cpu().numpy(),
+                    router.boundary_mask[0].cpu().numpy(), out / "boundaries.png")
+
