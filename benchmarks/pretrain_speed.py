@@ -125,7 +125,7 @@ def markdown(r: dict) -> str:
         f"{rows}\n\n"
         "## Projected GPU-hours of the paper's pretraining\n\n"
         f"{p['steps']:,} optimizer steps (300 B bases at 512 × 4,096) × "
-        f"{p['flops_per_step'] / 1e15:,.0f} PFLOP per step (analytic count, forward + backward "
+        f"{p['flops_per_step'] / 1e12:,.0f} TFLOP per step (analytic count, forward + backward "
         f"= 3 × forward, backbone on L/4) = {p['total_flops']:.2e} FLOP. GPU throughput is "
         f"*stated, not measured* (this machine has no GPU): dense bf16 peak × an assumed "
         f"{100 * ASSUMED_MFU:.0f} % model-FLOPs utilisation.\n\n"

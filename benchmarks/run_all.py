@@ -10,7 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import model_speed, pretrain_speed, ssd_scan, tiling  # noqa: E402
+from benchmarks import (  # noqa: E402
+    dag_build,
+    model_speed,
+    pretrain_speed,
+    ssd_scan,
+    tiling,
+)
 from benchmarks.common import machine_line  # noqa: E402
 
 
@@ -21,6 +27,7 @@ def main() -> None:
         model_speed.markdown(model_speed.run()),
         tiling.markdown(tiling.run()),
         pretrain_speed.markdown(pretrain_speed.run()),
+        dag_build.markdown(dag_build.run()),
     ]
     header = (
         "# Performance\n\n"
