@@ -19,11 +19,13 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/genome.smk"
 include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/boundaries.smk"
 
 
 localrules:
     all,
     download_genome,
+    download_annotation,
 
 
 rule all:

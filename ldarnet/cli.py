@@ -13,6 +13,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from ldarnet.analysis.junctions import AnnotationError
+from ldarnet.analysis.motifs import MotifError
+from ldarnet.analysis.profiles import ProfileError
+from ldarnet.analysis.segment import SegmentError
+from ldarnet.analysis.stats import StatsError
+from ldarnet.analysis.tracks import TrackError
 from ldarnet.data.download import DownloadError
 from ldarnet.data.fasta import FastaError
 from ldarnet.data.genome import GenomeError
@@ -46,6 +52,29 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         )
     except Preempted:
         return EXIT_PREEMPTED
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_splice_alignment(args: argparse.Namespace) -> int:
+    from ldarnet.analysis.splice_alignment import run_splice_alignment
+
+    summary = run_splice_alignment(args.bedgraph, args.bed, args.fasta, args.exons,
+                                   args.out_dir, flank=args.flank,
+                                   n_permutations=args.permutations, seed=args.seed)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_motif_alignment(args: argparse.Namespace) -> int:
+    import torch
+
+    from ldarnet.analysis.motif_alignment import run_motif_alignment
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    summary = run_motif_alignment(args.model, args.fasta, args.exons, args.out_dir,
+                                  threshold=args.threshold, n_permutations=args.permutations,
+                                  seed=args.seed, device=device, contigs=args.contigs)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -118,6 +147,24 @@ def _cmd_tile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_segment(args: argparse.Namespace) -> int:
+    import torch
+
+    from ldarnet.analysis.segment import segment_regions
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available here; use --device cpu")
+    summary = segment_regions(args.model, args.fasta, args.regions, args.bedgraph, args.bed,
+                              tile=args.tile, margin=args.margin, batch_size=args.batch_size,
+                              device=device)
+    print(f"{args.bedgraph}, {args.bed}: {summary['regions']} region(s), "
+          f"{summary['bases']:,} bp, {summary['boundaries']:,} boundaries "
+          f"(1 per {1 / max(summary['boundary_density'], 1e-12):.2f} bp), "
+          f"{summary['bases_per_s']:,.0f} bp/s on {device}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -184,6 +231,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="default: cuda when available, else cpu")
     p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser(
+        "segment",
+        help="per-base boundary probabilities (bedGraph) and boundaries (BED) of a FASTA",
+    )
+    p.add_argument("--model", required=True,
+                   help="model.safetensors (with config.json beside it) or a pretrain run dir")
+    p.add_argument("--fasta", required=True,
+                   help="prepared genome (.fa + .fai) or a small plain/gzip FASTA")
+    p.add_argument("--regions", help="BED file 'chrom start end [name]' (default: every "
+                   "record whole)")
+    p.add_argument("--bedgraph", required=True, help="output bedGraph of boundary probability")
+    p.add_argument("--bed", required=True, help="output BED, one line per boundary base")
+    p.add_argument("--tile", type=int, default=4096,
+                   help="bases per model call (default 4096)")
+    p.add_argument("--margin", type=int, default=512,
+                   help="context kept on each side of the bases a tile decides (default 512)")
+    p.add_argument("--batch-size", type=int, default=8, help="tiles per model call (default 8)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="default: cuda when available, else cpu")
+    p.set_defaults(func=_cmd_segment)
+
+    p = sub.add_parser("splice-alignment",
+                       help="boundary profiles around annotated splice junctions vs decoys")
+    p.add_argument("--bedgraph", required=True, help="boundary probabilities (ldarnet segment)")
+    p.add_argument("--bed", required=True, help="hard boundaries (ldarnet segment)")
+    p.add_argument("--fasta", required=True, help="the segmented genome (.fa with .fai)")
+    p.add_argument("--exons", required=True, help="exon table (.csv as shipped, or GENCODE .gtf)")
+    p.add_argument("--out-dir", required=True, help="profiles, statistics, figure, summary")
+    p.add_argument("--flank", type=int, default=40, help="bases on each side (default 40)")
+    p.add_argument("--permutations", type=int, default=10000, help="per test (default 10000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_splice_alignment)
+
+    p = sub.add_parser("motif-alignment",
+                       help="boundary profiles around promoter motifs, with shuffled controls")
+    p.add_argument("--model", required=True, help="model.safetensors or a pretraining run dir")
+    p.add_argument("--fasta", required=True, help="genome (.fa with .fai)")
+    p.add_argument("--exons", required=True, help="exon table (TSS = first exon start)")
+    p.add_argument("--out-dir", required=True, help="profiles, statistics, figures, summary")
+    p.add_argument("--threshold", type=float, default=0.9,
+                   help="PWM threshold as a fraction of the score range (default 0.9)")
+    p.add_argument("--permutations", type=int, default=10000, help="per test (default 10000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--contigs", nargs="+", metavar="NAME",
+                   help="only promoters on these contigs (default: all annotated)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    p.set_defaults(func=_cmd_motif_alignment)
     return parser
 
 
@@ -194,7 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except (ConfigError, UserError, FileNotFoundError, DownloadError, FastaError, GenomeError,
-            SplitError, TilingError, ShardError, TrainConfigError, CheckpointError) as err:
+            SplitError, TilingError, ShardError, TrainConfigError, CheckpointError,
+            SegmentError, AnnotationError, TrackError, MotifError, ProfileError,
+            StatsError) as err:
         print(f"ldarnet {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -90,6 +90,22 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
             f"config pretrain.config: seq_len={train.seq_len} but genome.window="
             f"{genome['window']}; the token shards must have the training length"
         )
+    boundaries = config["boundaries"]
+    missing = [m for m in boundaries["models"] if m not in pretrain["models"]]
+    if missing:
+        raise WorkflowConfigError(
+            f"config boundaries.models: {missing} are not pretrained (pretrain.models: "
+            f"{pretrain['models']})"
+        )
+    if boundaries["exons"]:
+        _exists(boundaries["exons"], "boundaries.exons", root)
+    elif not (boundaries["annotation_url"] and boundaries["annotation_md5_url"]):
+        raise WorkflowConfigError(
+            "config boundaries: set boundaries.exons (a local exon table) or both "
+            "annotation_url and annotation_md5_url (GENCODE download with checksum)"
+        )
+    if boundaries["regions"]:
+        _exists(boundaries["regions"], "boundaries.regions", root)
     labels = [lr_label(lr) for lr in config["grid"]["learning_rates"]]
     if len(set(labels)) != len(labels):
         raise WorkflowConfigError(

@@ -94,6 +94,9 @@ def test_schema_rejects_bad_configs(change, fragment: str) -> None:
         (lambda c: c["pretrain"].update(gpus=3),
          "not divisible by micro_batch (32) x world size (3)"),
         (lambda c: c["genome"].update(window=1024), "seq_len=4096 but genome.window=1024"),
+        (lambda c: c["boundaries"].update(models=["fixedgrid"]),
+         "boundaries.models: ['fixedgrid'] are not pretrained"),
+        (lambda c: c["boundaries"].update(annotation_url=None), "boundaries.exons"),
         (lambda c: c["genome"]["split"].update(test=["chr20"]), "both valid and test"),
         (lambda c: c["genome"]["split"].update(valid=["chrY"]), "not in genome.contigs"),
         (lambda c: c["genome"].update(url=None), "genome.url"),
@@ -131,7 +134,8 @@ def test_paper_dag_with_the_slurm_profile_exact_command() -> None:
     assert "Using profile slurm" in proc.stdout + proc.stderr
     stats = _job_stats(proc.stdout)
     assert stats == {"download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "pretrain": 1,
-                     "all": 1, "total": 5}
+                     "download_annotation": 1, "segment_genome": 1, "splice_alignment": 1,
+                     "motif_alignment": 1, "all": 1, "total": 9}
     assert "--valid-contigs chr20 --test-contigs chr21" in proc.stdout
     assert "--window 4096" in proc.stdout
     # 4 GPUs: one process per GPU through torchrun, on the 110M model
@@ -145,8 +149,8 @@ def test_demo_dag() -> None:
     assert proc.returncode == 0, proc.stderr
     stats = _job_stats(proc.stdout)
     # the demo uses the shipped slice: no download
-    assert stats == {"prepare_genome": 1, "tile_genome": 1, "pretrain": 1, "all": 1,
-                     "total": 4}
+    assert stats == {"prepare_genome": 1, "tile_genome": 1, "pretrain": 1, "segment_genome": 1,
+                     "splice_alignment": 1, "motif_alignment": 1, "all": 1, "total": 7}
     assert "--split-method bed" in proc.stdout
     assert "torchrun" not in proc.stdout and "--device cpu" in proc.stdout
 

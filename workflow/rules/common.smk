@@ -94,10 +94,46 @@ def pretrain_launcher(wildcards, resources):
     return "ldarnet"
 
 
+# -------------------------------------------------------------- boundary stage helpers
+BOUNDARIES = config["boundaries"]
+ANNOTATION_NAME = os.path.basename(urlparse(BOUNDARIES["annotation_url"] or "a.gtf.gz").path)
+
+
+def annotation_file(wildcards):
+    """The configured local exon table, or the verified GENCODE download."""
+    return BOUNDARIES["exons"] or f"results/annotation/{ANNOTATION_NAME}"
+
+
+def segment_inputs(wildcards):
+    inputs = {
+        "model": f"results/pretrain/{wildcards.model}/seed{wildcards.seed}/model.safetensors",
+        "fasta": f"results/genome/{ASSEMBLY}/genome.fa",
+        "fai": f"results/genome/{ASSEMBLY}/genome.fa.fai",
+    }
+    if BOUNDARIES["regions"]:
+        inputs["regions"] = BOUNDARIES["regions"]
+    return inputs
+
+
+def motif_contigs_arg(wildcards):
+    contigs = BOUNDARIES["contigs"]
+    return ("--contigs " + " ".join(contigs)) if contigs else ""
+
+
+def boundary_targets():
+    out = []
+    for model in BOUNDARIES["models"]:
+        for seed in config["pretrain"]["seeds"]:
+            run = f"results/boundaries/{model}/seed{seed}"
+            out += [f"{run}/splice/splice_stats.tsv", f"{run}/motifs/motif_stats.tsv"]
+    return out
+
+
 def all_targets():
     """Everything `rule all` builds for this config."""
     targets = genome_targets()
     targets += pretrain_targets()
+    targets += boundary_targets()
     return targets
 
 

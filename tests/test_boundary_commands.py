@@ -1,0 +1,105 @@
+"""The boundary-alignment commands end to end on a region of the shipped slice."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import MODELS, ROOT
+from ldarnet.analysis.tracks import TrackError, read_bedgraph, read_boundaries
+from ldarnet.cli import main
+from ldarnet.data.atomic import write_json
+from ldarnet.data.genome import prepare_genome
+from ldarnet.model.config import load_model_config
+from ldarnet.model.ldarnet import LDARNet
+from ldarnet.train.checkpoint import save_model_file
+
+REGION = ("chr2", 190_000, 280_000)  # AC079779.1, ACP1, SH3YL1 transcripts
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> dict[str, Path]:
+    work = tmp_path_factory.mktemp("boundaries")
+    torch.manual_seed(0)
+    cfg = load_model_config(MODELS / "ldarnet-tiny.yaml")
+    run = work / "run"
+    run.mkdir()
+    save_model_file(LDARNet(cfg), run / "model.safetensors")
+    write_json(run / "config.json", {"model_config": cfg.to_dict()})
+    genome = work / "genome.fa"
+    prepare_genome(ROOT / "resources/demo/hg38/chr2_1-2333275.fa.gz", genome)
+    regions = work / "regions.bed"
+    regions.write_text("\t".join(map(str, REGION)) + "\n")
+    exons = work / "exons.csv"
+    with open(ROOT / "resources/demo/gencode/exons_chr2_1-2333275.csv") as src:
+        rows = list(csv.DictReader(src))
+    keep = [r for r in rows if REGION[1] + 2000 <= int(r["Start"]) and int(r["End"]) <= REGION[2]
+            - 2000]
+    with open(exons, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(keep)
+    assert main(["segment", "--model", str(run), "--fasta", str(genome), "--regions",
+                 str(regions), "--bedgraph", str(work / "p.bedGraph"), "--bed",
+                 str(work / "b.bed"), "--device", "cpu", "--tile", "2048", "--margin",
+                 "256"]) == 0
+    return {"work": work, "run": run, "genome": genome, "exons": exons}
+
+
+def test_tracks_read_back_the_segmentation(workdir) -> None:
+    work = workdir["work"]
+    p = read_bedgraph(work / "p.bedGraph", "chr2", 2_333_275)
+    b = read_boundaries(work / "b.bed", "chr2", 2_333_275)
+    inside = slice(REGION[1], REGION[2])
+    assert not torch.isnan(torch.from_numpy(p[inside])).any()
+    assert torch.isnan(torch.from_numpy(p[: REGION[1]])).all()  # not segmented
+    assert p[REGION[1]] == 1.0 and b[REGION[1]]  # p_0 = 1 at the region start
+    assert ((p[inside] > 0.5) == b[inside]).mean() > 0.99  # hard = p > 0.5 (4-decimal text)
+    bad = work / "bad.bedGraph"
+    bad.write_text("chr2\t10\t5\t0.5\n")
+    with pytest.raises(TrackError, match=r"bad\.bedGraph:1"):
+        read_bedgraph(bad, "chr2", 100)
+
+
+def test_splice_alignment_command(workdir, capsys) -> None:
+    work, out = workdir["work"], workdir["work"] / "splice"
+    code = main(["splice-alignment", "--bedgraph", str(work / "p.bedGraph"), "--bed",
+                 str(work / "b.bed"), "--fasta", str(workdir["genome"]), "--exons",
+                 str(workdir["exons"]), "--out-dir", str(out), "--permutations", "200",
+                 "--flank", "10"])
+    assert code == 0
+    summary = json.loads((out / "splice_summary.json").read_text())
+    assert summary["contigs"] == ["chr2"]
+    assert summary["offset0"]["donor_p"]["n_junctions"] > 10
+    with open(out / "splice_stats.tsv") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert {r["kind"] for r in rows} == {"donor", "acceptor"}
+    assert len(rows) == 2 * 2 * 21  # kinds x signals x offsets
+    assert all(0 < float(r["q_value"]) <= 1 for r in rows)
+    assert (out / "splice_profiles.png").stat().st_size > 10_000
+
+
+def test_motif_alignment_command(workdir) -> None:
+    out = workdir["work"] / "motifs"
+    code = main(["motif-alignment", "--model", str(workdir["run"]), "--fasta",
+                 str(workdir["genome"]), "--exons", str(workdir["exons"]), "--out-dir", str(out),
+                 "--permutations", "200", "--device", "cpu"])
+    assert code == 0
+    summary = json.loads((out / "motif_summary.json").read_text())
+    assert summary["promoters"] >= 2
+    assert "Inr (YYANWYY)" in summary["motifs"]
+    for name in ("motif_profiles.tsv", "motif_stats.tsv", "boundary_logo.png"):
+        assert (out / name).exists(), name
+
+
+def test_missing_segmentation_is_one_clear_error(workdir, tmp_path, capsys) -> None:
+    code = main(["splice-alignment", "--bedgraph", str(tmp_path / "none.bedGraph"), "--bed",
+                 str(tmp_path / "none.bed"), "--fasta", str(workdir["genome"]), "--exons",
+                 str(workdir["exons"]), "--out-dir", str(tmp_path / "out")])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

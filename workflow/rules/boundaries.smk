@@ -1,0 +1,126 @@
+# Boundary alignment (claim C4): segment the genome with each pretrained model, then
+# profile the learned boundaries around annotated splice junctions and promoter motifs.
+
+
+rule download_annotation:
+    """GENCODE annotation (GTF) with its published checksum (paper scale only)."""
+    output:
+        protected(f"results/annotation/{ANNOTATION_NAME}"),
+    params:
+        url=config["boundaries"]["annotation_url"],
+        md5_url=config["boundaries"]["annotation_md5_url"],
+    log:
+        log_path("download_annotation", "annotation"),
+    benchmark:
+        benchmark_path("download_annotation", "annotation")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    retries: 2
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet download --url {params.url} --md5-url {params.md5_url} --out {output} "
+        "> {log} 2>&1"
+
+
+rule segment_genome:
+    """Per-base boundary probability (bedGraph) and hard boundaries (BED) of the regions."""
+    input:
+        unpack(segment_inputs),
+    output:
+        bedgraph="results/boundaries/{model}/seed{seed}/segments.bedGraph",
+        bed="results/boundaries/{model}/seed{seed}/boundaries.bed",
+    params:
+        regions=lambda wildcards, input: f"--regions {input.regions}"
+        if "regions" in input.keys()
+        else "",
+        device="cuda" if config["boundaries"]["gpus"] > 0 else "cpu",
+    log:
+        log_path("segment_genome", "{model}", "seed{seed}"),
+    benchmark:
+        benchmark_path("segment_genome", "{model}", "seed{seed}")
+    threads: config["boundaries"]["cpus"]
+    resources:
+        gpu=config["boundaries"]["gpus"],
+        mem_mb=config["boundaries"]["mem_mb"],
+        runtime=config["boundaries"]["runtime"],
+    conda:
+        "../../envs/ldarnet-cuda.yaml"
+    shell:
+        "ldarnet segment --model {input.model} --fasta {input.fasta} {params.regions} "
+        "--bedgraph {output.bedgraph} --bed {output.bed} --device {params.device} > {log} 2>&1"
+
+
+rule splice_alignment:
+    """Boundary profiles at annotated splice junctions vs decoy GT/AG, with statistics."""
+    input:
+        bedgraph="results/boundaries/{model}/seed{seed}/segments.bedGraph",
+        bed="results/boundaries/{model}/seed{seed}/boundaries.bed",
+        fasta=f"results/genome/{ASSEMBLY}/genome.fa",
+        exons=annotation_file,
+    output:
+        profiles="results/boundaries/{model}/seed{seed}/splice/splice_profiles.tsv",
+        stats="results/boundaries/{model}/seed{seed}/splice/splice_stats.tsv",
+        figure=report(
+            "results/boundaries/{model}/seed{seed}/splice/splice_profiles.png",
+            caption="../report/splice_profiles.rst",
+            category="Boundary alignment",
+        ),
+        summary="results/boundaries/{model}/seed{seed}/splice/splice_summary.json",
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.summary),
+        permutations=config["boundaries"]["permutations"],
+    log:
+        log_path("splice_alignment", "{model}", "seed{seed}"),
+    benchmark:
+        benchmark_path("splice_alignment", "{model}", "seed{seed}")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet splice-alignment --bedgraph {input.bedgraph} --bed {input.bed} "
+        "--fasta {input.fasta} --exons {input.exons} --out-dir {params.out_dir} "
+        "--permutations {params.permutations} > {log} 2>&1"
+
+
+rule motif_alignment:
+    """Boundary profiles at promoter motifs vs background and dinucleotide-shuffled controls."""
+    input:
+        model="results/pretrain/{model}/seed{seed}/model.safetensors",
+        fasta=f"results/genome/{ASSEMBLY}/genome.fa",
+        exons=annotation_file,
+    output:
+        profiles="results/boundaries/{model}/seed{seed}/motifs/motif_profiles.tsv",
+        stats="results/boundaries/{model}/seed{seed}/motifs/motif_stats.tsv",
+        figure=report(
+            "results/boundaries/{model}/seed{seed}/motifs/motif_profiles.png",
+            caption="../report/motif_profiles.rst",
+            category="Boundary alignment",
+        ),
+        logo="results/boundaries/{model}/seed{seed}/motifs/boundary_logo.png",
+        summary="results/boundaries/{model}/seed{seed}/motifs/motif_summary.json",
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.summary),
+        permutations=config["boundaries"]["permutations"],
+        contigs=motif_contigs_arg,
+        device="cuda" if config["boundaries"]["gpus"] > 0 else "cpu",
+    log:
+        log_path("motif_alignment", "{model}", "seed{seed}"),
+    benchmark:
+        benchmark_path("motif_alignment", "{model}", "seed{seed}")
+    threads: config["boundaries"]["cpus"]
+    resources:
+        gpu=config["boundaries"]["gpus"],
+        mem_mb=config["boundaries"]["mem_mb"],
+        runtime=config["boundaries"]["runtime"],
+    conda:
+        "../../envs/ldarnet-cuda.yaml"
+    shell:
+        "ldarnet motif-alignment --model {input.model} --fasta {input.fasta} "
+        "--exons {input.exons} --out-dir {params.out_dir} --permutations {params.permutations} "
+        "{params.contigs} --device {params.device} > {log} 2>&1"
