@@ -41,6 +41,7 @@ demo: $(STAMP)
 	@echo; echo "token shards: results/genome/hg38-demo/windows/manifest.json"
 	@echo "pretraining:  results/pretrain/ldarnet/seed1/ (model.safetensors, curves.png, boundaries.png)"
 	@cat results/pretrain/ldarnet/seed1/val_log.csv
+	@echo "boundaries:   results/boundaries/ldarnet/seed1/ (splice/, motifs/: profiles, statistics, figures)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check ldarnet tests benchmarks

@@ -14,6 +14,7 @@ from benchmarks import (  # noqa: E402
     dag_build,
     model_speed,
     pretrain_speed,
+    segment_speed,
     ssd_scan,
     tiling,
 )
@@ -27,6 +28,7 @@ def main() -> None:
         model_speed.markdown(model_speed.run()),
         tiling.markdown(tiling.run()),
         pretrain_speed.markdown(pretrain_speed.run()),
+        segment_speed.markdown(segment_speed.run()),
         dag_build.markdown(dag_build.run()),
     ]
     header = (

@@ -37,7 +37,8 @@ from ldarnet.data.atomic import write_json
 from ldarnet.data.genome import open_genome
 from ldarnet.data.tokenizer import encode
 from ldarnet.model.pretrained import load_pretrained
-from ldarnet.report.boundary_figures import Curve, plot_profiles, save_figure
+from ldarnet.report.boundary_figures import Curve, plot_profiles
+from ldarnet.report.figures import save_figure
 from ldarnet.report.tables import write_tsv
 
 

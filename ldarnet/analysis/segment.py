@@ -47,7 +47,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ldarnet.data.atomic import remove, temp_path
-from ldarnet.data.fasta import read_fasta
+from ldarnet.data.fasta import names_hint, read_fasta
 from ldarnet.data.genome import fetch_tokens, open_genome
 from ldarnet.data.tokenizer import encode
 from ldarnet.model.ldarnet import LDARNet
@@ -267,11 +267,6 @@ class Region:
     line: int = 0
 
 
-def _names_hint(names: list[str], limit: int = 12) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
-
-
 class Sequences:
     """Contig lengths and token fetches of a FASTA.
 
@@ -356,7 +351,7 @@ def read_regions(path: str | Path, lengths: dict[str, int], fasta: str | Path = 
                                "non-empty (BED is 0-based, half-open: end is exclusive)")
         if contig not in lengths:
             raise SegmentError(f"{where}: contig {contig!r} is not in {fasta}; known contigs: "
-                               f"{_names_hint(list(lengths))}")
+                               f"{names_hint(list(lengths))}")
         if end > lengths[contig]:
             raise SegmentError(f"{where}: region {contig}:{start}-{end} is outside the "
                                f"sequence ({contig} has {lengths[contig]:,} bp: 0-"

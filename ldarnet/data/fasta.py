@@ -212,3 +212,9 @@ class FastaStream:
         if header is not None:  # a header on the last line, without a newline
             yield HEADER, self._header_name(bytes(header), header_line), header_line
         self.bytes_read = hashing.bytes_read
+
+
+def names_hint(names: list[str], limit: int = 12) -> str:
+    """A readable, bounded list of record names for error messages (hg38 has 455)."""
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -26,7 +26,7 @@ import pyfaidx
 from tqdm import tqdm
 
 from ldarnet.data.atomic import remove, temp_path
-from ldarnet.data.fasta import HEADER, FastaError, FastaStream
+from ldarnet.data.fasta import HEADER, FastaError, FastaStream, names_hint
 from ldarnet.data.tokenizer import encode
 
 LINE_WIDTH = 60
@@ -37,12 +37,6 @@ _COMPRESSED_SUFFIXES = (".gz", ".bgz", ".bz2", ".xz", ".zst")
 
 class GenomeError(ValueError):
     """A genome FASTA (or its index) that cannot be used; the message says how to fix it."""
-
-
-def _names_hint(names: list[str], limit: int = 12) -> str:
-    """A readable, bounded list of record names for error messages (hg38 has 455)."""
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def record_bytes(length: int, width: int = LINE_WIDTH) -> int:
@@ -213,7 +207,7 @@ def prepare_genome(
             if missing:
                 raise GenomeError(
                     f"{src}: requested contigs not in the file: {', '.join(missing)}; "
-                    f"available: {_names_hint(list(seen))}"
+                    f"available: {names_hint(list(seen))}"
                 )
             if [r["name"] for r in records] != wanted:
                 tmp, records = _reorder(tmp, records, wanted, line_width, out)
@@ -304,7 +298,7 @@ def fetch_tokens(fasta: pyfaidx.Fasta, contig: str, start: int, end: int) -> np.
     """
     if contig not in fasta:
         raise GenomeError(f"contig {contig!r} is not in {fasta.filename}; available: "
-                          f"{_names_hint(list(fasta.keys()))}")
+                          f"{names_hint(list(fasta.keys()))}")
     length = len(fasta[contig])
     if not 0 <= start <= end <= length:
         raise GenomeError(f"interval {contig}:{start}-{end} is outside the contig "

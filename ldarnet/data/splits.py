@@ -24,17 +24,14 @@ from pathlib import Path
 
 import pybedtools
 
+from ldarnet.data.fasta import names_hint
+
 SPLITS = ("train", "valid", "test")
 Interval = tuple[str, int, int]
 
 
 class SplitError(ValueError):
     """A split definition that does not fit the genome; the message says what and where."""
-
-
-def _names_hint(names: list[str], limit: int = 12) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -58,7 +55,7 @@ def chromosome_split(
         if missing:
             raise SplitError(
                 f"{label} contigs not in the genome: {', '.join(missing)}; the genome has "
-                f"{_names_hint(list(lengths))}"
+                f"{names_hint(list(lengths))}"
             )
     both = [c for c in valid if c in test]
     if both:
@@ -68,7 +65,7 @@ def chromosome_split(
     train = [c for c in universe if c not in held_out]
     if not train:
         raise SplitError("no training contig left after removing the validation and test "
-                         f"contigs from {_names_hint(universe)}")
+                         f"contigs from {names_hint(universe)}")
     return {
         "train": [(c, 0, lengths[c]) for c in train],
         "valid": [(c, 0, lengths[c]) for c in valid],
@@ -117,7 +114,7 @@ def _parse_line(path: Path, lineno: int, text: str, lengths: dict[str, int]) -> 
                          f"one of {', '.join(SPLITS)}")
     if chrom not in lengths:
         raise SplitError(f"{where}: contig {chrom!r} is not in the genome; the genome has "
-                         f"{_names_hint(list(lengths))}")
+                         f"{names_hint(list(lengths))}")
     if interval.end > lengths[chrom]:
         raise SplitError(f"{where}: interval {chrom}:{interval.start}-{interval.end} ends "
                          f"beyond the contig (length {lengths[chrom]:,}); is the BED file "

@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ldarnet.data.atomic import temp_path
+from ldarnet.report.figures import save_figure
 
 
 @dataclass
@@ -23,18 +20,6 @@ class Curve:
     mean: np.ndarray
     sem: np.ndarray
     n: int
-
-
-def save_figure(fig: plt.Figure, path: str | Path) -> None:
-    """Write a figure atomically (PNG or SVG by suffix) and close it."""
-    path = Path(path)
-    tmp = temp_path(path)
-    try:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
-        tmp.replace(path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
 
 
 def plot_profiles(panels: dict[str, list[Curve]], path: str | Path, title: str,

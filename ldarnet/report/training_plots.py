@@ -5,13 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ldarnet.data.atomic import temp_path
+from ldarnet.report.figures import save_figure
 
 _BASE_COLOURS = {0: "#2ca02c", 1: "#1f77b4", 2: "#ff7f0e", 3: "#d62728", 4: "#7f7f7f"}
 
@@ -24,16 +21,6 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     if not rows:
         return {}
     return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
-
-
-def _save(fig: plt.Figure, path: Path) -> None:
-    tmp = temp_path(path.with_suffix(".tmp.png"))
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-        tmp.replace(path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
 
 
 def plot_curves(train_log: Path, val_log: Path, out: Path) -> None:
@@ -63,7 +50,7 @@ def plot_curves(train_log: Path, val_log: Path, out: Path) -> None:
         a.set_xlabel("optimizer step")
     fig.suptitle("LDARNet pretraining")
     fig.tight_layout()
-    _save(fig, Path(out))
+    save_figure(fig, out, dpi=120)
 
 
 def plot_boundaries(tokens: np.ndarray, prob: np.ndarray, boundary: np.ndarray, out: Path,
@@ -83,4 +70,4 @@ def plot_boundaries(tokens: np.ndarray, prob: np.ndarray, boundary: np.ndarray, 
     ax.set_xlim(-1, n)
     ax.set_xlabel("position in the first validation window")
     ax.legend(loc="upper right", fontsize=8)
-    _save(fig, Path(out))
+    save_figure(fig, out, dpi=120)
