@@ -79,6 +79,22 @@ def _cmd_motif_alignment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_locus_figure(args: argparse.Namespace) -> int:
+    from ldarnet.report.locus_figure import plot_locus
+
+    print(json.dumps(plot_locus(args.bedgraph, args.bed, args.fasta, args.exons, args.gene,
+                                args.out, flank=args.flank)))
+    return 0
+
+
+def _cmd_boundary_table(args: argparse.Namespace) -> int:
+    from ldarnet.report.boundary_table import boundary_table
+
+    rows = boundary_table(args.splice_stats, args.motif_stats, args.out)
+    print(f"{args.out}: {len(rows)} rows")
+    return 0
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
     from ldarnet.data.download import download
 
@@ -279,6 +295,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only promoters on these contigs (default: all annotated)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None)
     p.set_defaults(func=_cmd_motif_alignment)
+
+    p = sub.add_parser("locus-figure", help="boundary track, bases and exons at a gene's TSS")
+    p.add_argument("--bedgraph", required=True, help="boundary probabilities (ldarnet segment)")
+    p.add_argument("--bed", required=True, help="hard boundaries (ldarnet segment)")
+    p.add_argument("--fasta", required=True, help="the segmented genome (.fa with .fai)")
+    p.add_argument("--exons", required=True, help="exon table (.csv as shipped, or .gtf)")
+    p.add_argument("--gene", required=True, help="gene name of the annotation (e.g. HBB)")
+    p.add_argument("--out", required=True, help="figure (.png or .svg)")
+    p.add_argument("--flank", type=int, default=150, help="bases each side of the TSS")
+    p.set_defaults(func=_cmd_locus_figure)
+
+    p = sub.add_parser("boundary-table", help="offset-0 statistics of all boundary analyses")
+    p.add_argument("--splice-stats", nargs="*", default=[], help="splice_stats.tsv files")
+    p.add_argument("--motif-stats", nargs="*", default=[], help="motif_stats.tsv files")
+    p.add_argument("--out", required=True, help="table (.tsv; a .md is written beside it)")
+    p.set_defaults(func=_cmd_boundary_table)
     return parser
 
 

@@ -103,3 +103,31 @@ def test_missing_segmentation_is_one_clear_error(workdir, tmp_path, capsys) -> N
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_locus_figure_and_boundary_table(workdir, tmp_path) -> None:
+    work = workdir["work"]
+    figure = tmp_path / "locus.png"
+    assert main(["locus-figure", "--bedgraph", str(work / "p.bedGraph"), "--bed",
+                 str(work / "b.bed"), "--fasta", str(workdir["genome"]), "--exons",
+                 str(workdir["exons"]), "--gene", "ACP1", "--out", str(figure)]) == 0
+    assert figure.stat().st_size > 10_000
+    # a gene of the annotation outside the segmented region is refused clearly
+    assert main(["locus-figure", "--bedgraph", str(work / "p.bedGraph"), "--bed",
+                 str(work / "b.bed"), "--fasta", str(workdir["genome"]), "--exons",
+                 str(workdir["exons"]), "--gene", "NOPE", "--out",
+                 str(tmp_path / "x.png")]) == 2
+    # the table reads the statistics of the two analyses run above
+    runs = tmp_path / "results/boundaries/tiny/seed3"
+    (runs / "splice").mkdir(parents=True)
+    (runs / "motifs").mkdir(parents=True)
+    (runs / "splice/splice_stats.tsv").write_bytes((work / "splice/splice_stats.tsv").read_bytes())
+    (runs / "motifs/motif_stats.tsv").write_bytes((work / "motifs/motif_stats.tsv").read_bytes())
+    out = tmp_path / "boundaries.tsv"
+    assert main(["boundary-table", "--splice-stats", str(runs / "splice/splice_stats.tsv"),
+                 "--motif-stats", str(runs / "motifs/motif_stats.tsv"), "--out", str(out)]) == 0
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert {(r["model"], r["seed"]) for r in rows} == {("tiny", "3")}
+    assert sum(r["analysis"] == "splice junctions" for r in rows) == 4  # 2 kinds x 2 signals
+    assert out.with_suffix(".md").read_text().startswith("# Boundary alignment")

@@ -135,7 +135,8 @@ def test_paper_dag_with_the_slurm_profile_exact_command() -> None:
     stats = _job_stats(proc.stdout)
     assert stats == {"download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "pretrain": 1,
                      "download_annotation": 1, "segment_genome": 1, "splice_alignment": 1,
-                     "motif_alignment": 1, "all": 1, "total": 9}
+                     "motif_alignment": 1, "locus_figure": 1, "boundary_table": 1, "all": 1,
+                     "total": 11}
     assert "--valid-contigs chr20 --test-contigs chr21" in proc.stdout
     assert "--window 4096" in proc.stdout
     # 4 GPUs: one process per GPU through torchrun, on the 110M model
@@ -150,7 +151,8 @@ def test_demo_dag() -> None:
     stats = _job_stats(proc.stdout)
     # the demo uses the shipped slice: no download
     assert stats == {"prepare_genome": 1, "tile_genome": 1, "pretrain": 1, "segment_genome": 1,
-                     "splice_alignment": 1, "motif_alignment": 1, "all": 1, "total": 7}
+                     "splice_alignment": 1, "motif_alignment": 1, "locus_figure": 1,
+                     "boundary_table": 1, "all": 1, "total": 9}
     assert "--split-method bed" in proc.stdout
     assert "torchrun" not in proc.stdout and "--device cpu" in proc.stdout
 

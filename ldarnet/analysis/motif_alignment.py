@@ -153,11 +153,14 @@ def run_motif_alignment(
                                          prof["native"][0].offsets, rng=rng,
                                          n_permutations=n_permutations,
                                          alternative="two-sided")
+            native_mean, versus_mean = prof["native"][2].mean(0), prof[versus][2].mean(0)
             stats += [{"motif": name, "versus": versus, "offset": int(o),
+                       "native_mean": float(native_mean[i]), "versus_mean": float(versus_mean[i]),
                        "difference": float(d), "p_value": float(p), "q_value": float(q),
                        "n_hits": prof["native"][1], "n_versus": prof[versus][1]}
-                      for o, d, p, q in zip(test.offsets, test.difference, test.pvalue,
-                                            test.qvalue, strict=True)]
+                      for i, (o, d, p, q) in enumerate(zip(test.offsets, test.difference,
+                                                           test.pvalue, test.qvalue,
+                                                           strict=True))]
         panels[name] = [Curve(label, v[0].offsets, v[2].mean(0), _sem(v[2]), v[1])
                         for label, v in prof.items()]
         summary[name] = {"hits": len(anchors), "used": prof["native"][1]}

@@ -124,3 +124,59 @@ rule motif_alignment:
         "ldarnet motif-alignment --model {input.model} --fasta {input.fasta} "
         "--exons {input.exons} --out-dir {params.out_dir} --permutations {params.permutations} "
         "{params.contigs} --device {params.device} > {log} 2>&1"
+
+
+rule locus_figure:
+    """Boundary track, bases and exons around the configured gene's TSS."""
+    input:
+        bedgraph="results/boundaries/{model}/seed{seed}/segments.bedGraph",
+        bed="results/boundaries/{model}/seed{seed}/boundaries.bed",
+        fasta=f"results/genome/{ASSEMBLY}/genome.fa",
+        exons=annotation_file,
+    output:
+        report(
+            "results/figures/locus_{gene}_{model}_seed{seed}.png",
+            caption="../report/locus.rst",
+            category="Boundary alignment",
+        ),
+    log:
+        log_path("locus_figure", "{gene}_{model}_seed{seed}"),
+    benchmark:
+        benchmark_path("locus_figure", "{gene}_{model}_seed{seed}")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet locus-figure --bedgraph {input.bedgraph} --bed {input.bed} "
+        "--fasta {input.fasta} --exons {input.exons} --gene {wildcards.gene} "
+        "--out {output} > {log} 2>&1"
+
+
+rule boundary_table:
+    """Offset-0 statistics of every splice and motif analysis in one table."""
+    input:
+        splice=expand_boundary_runs("splice/splice_stats.tsv"),
+        motifs=expand_boundary_runs("motifs/motif_stats.tsv"),
+    output:
+        tsv=report(
+            "results/tables/boundaries.tsv",
+            caption="../report/boundary_table.rst",
+            category="Tables",
+        ),
+        md="results/tables/boundaries.md",
+    log:
+        log_path("boundary_table", "boundaries"),
+    benchmark:
+        benchmark_path("boundary_table", "boundaries")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet boundary-table --splice-stats {input.splice} --motif-stats {input.motifs} "
+        "--out {output.tsv} > {log} 2>&1"

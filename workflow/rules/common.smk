@@ -23,6 +23,7 @@ wildcard_constraints:
     bs=r"\d+",
     fold=r"\d+",
     seed=r"\d+",
+    gene=r"[A-Za-z0-9._-]+",
 
 
 def log_path(rule_name, *parts):
@@ -120,12 +121,16 @@ def motif_contigs_arg(wildcards):
     return ("--contigs " + " ".join(contigs)) if contigs else ""
 
 
+def expand_boundary_runs(suffix):
+    """results/boundaries/{model}/seed{seed}/<suffix> for every analysed run."""
+    return [f"results/boundaries/{model}/seed{seed}/{suffix}"
+            for model in BOUNDARIES["models"] for seed in config["pretrain"]["seeds"]]
+
+
 def boundary_targets():
-    out = []
-    for model in BOUNDARIES["models"]:
-        for seed in config["pretrain"]["seeds"]:
-            run = f"results/boundaries/{model}/seed{seed}"
-            out += [f"{run}/splice/splice_stats.tsv", f"{run}/motifs/motif_stats.tsv"]
+    out = ["results/tables/boundaries.tsv"]
+    out += [f"results/figures/locus_{BOUNDARIES['locus_gene']}_{model}_seed{seed}.png"
+            for model in BOUNDARIES["models"] for seed in config["pretrain"]["seeds"]]
     return out
 
 
