@@ -181,6 +181,14 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_segmentation_inputs(p: argparse.ArgumentParser) -> None:
+    """The inputs every analysis of a segmentation reads."""
+    p.add_argument("--bedgraph", required=True, help="boundary probabilities (ldarnet segment)")
+    p.add_argument("--bed", required=True, help="hard boundaries (ldarnet segment)")
+    p.add_argument("--fasta", required=True, help="the segmented genome (.fa with .fai)")
+    p.add_argument("--exons", required=True, help="exon table (.csv as shipped, or GENCODE .gtf)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -271,10 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("splice-alignment",
                        help="boundary profiles around annotated splice junctions vs decoys")
-    p.add_argument("--bedgraph", required=True, help="boundary probabilities (ldarnet segment)")
-    p.add_argument("--bed", required=True, help="hard boundaries (ldarnet segment)")
-    p.add_argument("--fasta", required=True, help="the segmented genome (.fa with .fai)")
-    p.add_argument("--exons", required=True, help="exon table (.csv as shipped, or GENCODE .gtf)")
+    _add_segmentation_inputs(p)
     p.add_argument("--out-dir", required=True, help="profiles, statistics, figure, summary")
     p.add_argument("--flank", type=int, default=40, help="bases on each side (default 40)")
     p.add_argument("--permutations", type=int, default=10000, help="per test (default 10000)")
@@ -297,10 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_motif_alignment)
 
     p = sub.add_parser("locus-figure", help="boundary track, bases and exons at a gene's TSS")
-    p.add_argument("--bedgraph", required=True, help="boundary probabilities (ldarnet segment)")
-    p.add_argument("--bed", required=True, help="hard boundaries (ldarnet segment)")
-    p.add_argument("--fasta", required=True, help="the segmented genome (.fa with .fai)")
-    p.add_argument("--exons", required=True, help="exon table (.csv as shipped, or .gtf)")
+    _add_segmentation_inputs(p)
     p.add_argument("--gene", required=True, help="gene name of the annotation (e.g. HBB)")
     p.add_argument("--out", required=True, help="figure (.png or .svg)")
     p.add_argument("--flank", type=int, default=150, help="bases each side of the TSS")

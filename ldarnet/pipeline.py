@@ -29,17 +29,23 @@ def _exists(path: str, key: str, root: Path) -> None:
         raise WorkflowConfigError(f"config {key}: file {path} does not exist")
 
 
+def _local_or_download(section: dict, name: str, local: str, url: str, md5_url: str,
+                       what: str, root: Path) -> None:
+    """An input is either a local file that exists, or a URL with its checksum listing."""
+    if section[local]:
+        _exists(section[local], f"{name}.{local}", root)
+    elif not (section[url] and section[md5_url]):
+        raise WorkflowConfigError(
+            f"config {name}: set {name}.{local} ({what}) or both {name}.{url} and "
+            f"{name}.{md5_url} (download with checksum)"
+        )
+
+
 def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
     """Semantic checks of a schema-valid workflow config; raises WorkflowConfigError."""
     root = Path(root)
     genome = config["genome"]
-    if genome["fasta"]:
-        _exists(genome["fasta"], "genome.fasta", root)
-    elif not (genome["url"] and genome["md5_url"]):
-        raise WorkflowConfigError(
-            "config genome: set genome.fasta (a local FASTA) or both genome.url and "
-            "genome.md5_url (download with checksum)"
-        )
+    _local_or_download(genome, "genome", "fasta", "url", "md5_url", "a local FASTA", root)
     split = genome["split"]
     if split["method"] == "bed":
         if not split.get("bed"):
@@ -97,13 +103,8 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
             f"config boundaries.models: {missing} are not pretrained (pretrain.models: "
             f"{pretrain['models']})"
         )
-    if boundaries["exons"]:
-        _exists(boundaries["exons"], "boundaries.exons", root)
-    elif not (boundaries["annotation_url"] and boundaries["annotation_md5_url"]):
-        raise WorkflowConfigError(
-            "config boundaries: set boundaries.exons (a local exon table) or both "
-            "annotation_url and annotation_md5_url (GENCODE download with checksum)"
-        )
+    _local_or_download(boundaries, "boundaries", "exons", "annotation_url",
+                       "annotation_md5_url", "a local exon table", root)
     if boundaries["regions"]:
         _exists(boundaries["regions"], "boundaries.regions", root)
     labels = [lr_label(lr) for lr in config["grid"]["learning_rates"]]

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ldarnet.model.layout import LayoutError, layout_depth, parse_layout_string, validate_layout
+from ldarnet.yaml_config import read_yaml
 
 BOUNDARY_KINDS = ("learned", "fixed_grid", "random")
 REVERSE_PADDING_MODES = ("exact", "release")
@@ -189,13 +188,7 @@ def config_from_dict(data: dict[str, Any], source: str = "model config") -> Mode
 
 def load_model_config(path: str | Path) -> ModelConfig:
     """Read a model config YAML file (``config/models/*.yaml``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"model config {path} does not exist (see config/models/ for examples)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"model config {path} is not valid YAML: {err}") from None
+    data = read_yaml(path, "model config (see config/models/ for examples)", ConfigError)
     return config_from_dict(data, source=str(path))
 
 

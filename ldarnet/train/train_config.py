@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ldarnet.yaml_config import read_yaml
 
 
 class TrainConfigError(ValueError):
@@ -138,11 +138,5 @@ def train_config_from_dict(data: dict[str, Any], source: str = "pretrain config"
 
 def load_train_config(path: str | Path) -> PretrainConfig:
     """Read ``config/pretrain/*.yaml``."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainConfigError(f"pretrain config {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise TrainConfigError(f"pretrain config {path} is not valid YAML: {err}") from None
+    data = read_yaml(path, "pretrain config", TrainConfigError)
     return train_config_from_dict(data, str(path))
