@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from ldarnet.analysis.density import DensityError
 from ldarnet.analysis.junctions import AnnotationError
 from ldarnet.analysis.motifs import MotifError
 from ldarnet.analysis.profiles import ProfileError
@@ -84,6 +85,17 @@ def _cmd_locus_figure(args: argparse.Namespace) -> int:
 
     print(json.dumps(plot_locus(args.bedgraph, args.bed, args.fasta, args.exons, args.gene,
                                 args.out, flank=args.flank)))
+    return 0
+
+
+def _cmd_boundary_density(args: argparse.Namespace) -> int:
+    import torch
+
+    from ldarnet.analysis.density import boundary_density
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rows = boundary_density(args.model, args.sequences, args.out_tsv, args.out_png, device)
+    print(f"{args.out_tsv}: {len(rows)} task/class rows")
     return 0
 
 
@@ -308,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flank", type=int, default=150, help="bases each side of the TSS")
     p.set_defaults(func=_cmd_locus_figure)
 
+    p = sub.add_parser("boundary-density", help="boundary density per task and class (box plots)")
+    p.add_argument("--model", required=True, help="model.safetensors or a pretraining run dir")
+    p.add_argument("--sequences", nargs="+", required=True,
+                   help="CSV files with columns dataset, label_name, seq")
+    p.add_argument("--out-tsv", required=True, help="summary per task and class")
+    p.add_argument("--out-png", required=True, help="box-plot figure")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    p.set_defaults(func=_cmd_boundary_density)
+
     p = sub.add_parser("boundary-table", help="offset-0 statistics of all boundary analyses")
     p.add_argument("--splice-stats", nargs="*", default=[], help="splice_stats.tsv files")
     p.add_argument("--motif-stats", nargs="*", default=[], help="motif_stats.tsv files")
@@ -325,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UserError, FileNotFoundError, DownloadError, FastaError, GenomeError,
             SplitError, TilingError, ShardError, TrainConfigError, CheckpointError,
             SegmentError, AnnotationError, TrackError, MotifError, ProfileError,
-            StatsError) as err:
+            StatsError, DensityError) as err:
         print(f"ldarnet {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -107,6 +107,8 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
                        "annotation_md5_url", "a local exon table", root)
     if boundaries["regions"]:
         _exists(boundaries["regions"], "boundaries.regions", root)
+    for table in boundaries["density_tables"]:
+        _exists(table, "boundaries.density_tables", root)
     labels = [lr_label(lr) for lr in config["grid"]["learning_rates"]]
     if len(set(labels)) != len(labels):
         raise WorkflowConfigError(

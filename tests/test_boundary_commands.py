@@ -131,3 +131,27 @@ def test_locus_figure_and_boundary_table(workdir, tmp_path) -> None:
     assert {(r["model"], r["seed"]) for r in rows} == {("tiny", "3")}
     assert sum(r["analysis"] == "splice junctions" for r in rows) == 4  # 2 kinds x 2 signals
     assert out.with_suffix(".md").read_text().startswith("# Boundary alignment")
+
+
+def test_boundary_density_on_shipped_benchmark_sequences(workdir, tmp_path) -> None:
+    tables = sorted((ROOT / "resources/demo/benchmarks/genomic_benchmarks/"
+                     "hg38_chr2_slice_sequences").glob("human_enhancers_*.csv"))
+    out_tsv, out_png = tmp_path / "density.tsv", tmp_path / "density.png"
+    assert main(["boundary-density", "--model", str(workdir["run"]), "--sequences",
+                 *map(str, tables), "--out-tsv", str(out_tsv), "--out-png", str(out_png),
+                 "--device", "cpu"]) == 0
+    with open(out_tsv) as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert {(r["task"], r["class"]) for r in rows} == {
+        ("human_enhancers_cohn", "negative"), ("human_enhancers_cohn", "positive"),
+        ("human_enhancers_ensembl", "negative"), ("human_enhancers_ensembl", "positive")}
+    assert sum(int(r["n"]) for r in rows) == 16 + 126  # every shipped row
+    for r in rows:
+        assert 0 < float(r["median"]) <= 1
+        assert abs(float(r["compression"]) * float(r["mean"]) - 1) < 1e-3
+        assert 0 < float(r["classes_differ_p"]) <= 1
+    assert out_png.stat().st_size > 10_000
+    bad = tmp_path / "bad.csv"
+    bad.write_text("dataset,seq\nx,ACGT\n")
+    assert main(["boundary-density", "--model", str(workdir["run"]), "--sequences", str(bad),
+                 "--out-tsv", str(tmp_path / "b.tsv"), "--out-png", str(tmp_path / "b.png")]) == 2

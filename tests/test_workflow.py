@@ -152,7 +152,7 @@ def test_demo_dag() -> None:
     # the demo uses the shipped slice: no download
     assert stats == {"prepare_genome": 1, "tile_genome": 1, "pretrain": 1, "segment_genome": 1,
                      "splice_alignment": 1, "motif_alignment": 1, "locus_figure": 1,
-                     "boundary_table": 1, "all": 1, "total": 9}
+                     "boundary_table": 1, "boundary_density": 1, "all": 1, "total": 10}
     assert "--split-method bed" in proc.stdout
     assert "torchrun" not in proc.stdout and "--device cpu" in proc.stdout
 

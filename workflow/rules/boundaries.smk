@@ -180,3 +180,33 @@ rule boundary_table:
     shell:
         "ldarnet boundary-table --splice-stats {input.splice} --motif-stats {input.motifs} "
         "--out {output.tsv} > {log} 2>&1"
+
+
+rule boundary_density:
+    """Boundary density per task and class on labelled sequences (box plots + tests)."""
+    input:
+        model="results/pretrain/{model}/seed{seed}/model.safetensors",
+        tables=config["boundaries"]["density_tables"],
+    output:
+        tsv="results/boundaries/{model}/seed{seed}/density/density.tsv",
+        figure=report(
+            "results/figures/boundary_density_{model}_seed{seed}.png",
+            caption="../report/boundary_density.rst",
+            category="Boundary alignment",
+        ),
+    params:
+        device="cuda" if config["boundaries"]["gpus"] > 0 else "cpu",
+    log:
+        log_path("boundary_density", "{model}", "seed{seed}"),
+    benchmark:
+        benchmark_path("boundary_density", "{model}", "seed{seed}")
+    threads: config["boundaries"]["cpus"]
+    resources:
+        gpu=config["boundaries"]["gpus"],
+        mem_mb=config["boundaries"]["mem_mb"],
+        runtime=config["boundaries"]["runtime"],
+    conda:
+        "../../envs/ldarnet-cuda.yaml"
+    shell:
+        "ldarnet boundary-density --model {input.model} --sequences {input.tables} "
+        "--out-tsv {output.tsv} --out-png {output.figure} --device {params.device} > {log} 2>&1"

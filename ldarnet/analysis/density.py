@@ -1,0 +1,116 @@
+"""Boundary density per task and class: how finely the model tokenizes each kind of sequence.
+
+Density is the fraction of a sequence's bases that start a token (the mean of the hard
+boundary mask, position 0 included, as in the release's Fig. 5); 1/density is the
+compression ratio. Per task, the classes are compared with a two-sided Mann–Whitney U
+test (two classes) or a Kruskal–Wallis test (more); the release drew box plots without
+a test.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import kruskal, mannwhitneyu
+
+from ldarnet.analysis.segment import segment_tokens
+from ldarnet.data.tokenizer import encode
+from ldarnet.model.pretrained import load_pretrained
+from ldarnet.report.figures import save_figure
+from ldarnet.report.tables import write_tsv
+
+REQUIRED = ("dataset", "label_name", "seq")
+
+
+class DensityError(ValueError):
+    """A sequence table that cannot be read."""
+
+
+def read_labelled_sequences(path: str | Path) -> list[tuple[str, str, str]]:
+    """(task, class, upper-case sequence) rows of a CSV with dataset, label_name, seq."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sequence table {path} does not exist")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DensityError(f"{path}: missing column(s) {missing}; needs {REQUIRED}")
+        rows = []
+        for row_no, row in enumerate(reader, start=2):
+            if not row["seq"]:
+                raise DensityError(f"{path}:{row_no}: empty sequence")
+            rows.append((row["dataset"], row["label_name"], row["seq"].upper()))
+    if not rows:
+        raise DensityError(f"{path}: no sequences")
+    return rows
+
+
+def boundary_density(model_path: str | Path, tables: list[str | Path], out_tsv: str | Path,
+                     out_png: str | Path, device: str = "cpu") -> list[dict]:
+    """Density per sequence, summarised per (task, class), with a box-plot figure."""
+    model = load_pretrained(model_path, device)
+    values: dict[tuple[str, str], list[float]] = {}
+    with torch.no_grad():
+        for table in tables:
+            for task, label, seq in read_labelled_sequences(table):
+                _, b = segment_tokens(model, encode(seq), tile=max(len(seq), 64), margin=0)
+                values.setdefault((task, label), []).append(float(b.mean()))
+    rows = []
+    tasks = sorted({task for task, _ in values})
+    for task in tasks:
+        labels = sorted(label for t, label in values if t == task)
+        pvalue = float("nan")
+        groups = [values[(task, lab)] for lab in labels]
+        if len(groups) == 2 and all(len(g) > 1 for g in groups):
+            pvalue = float(mannwhitneyu(*groups, alternative="two-sided").pvalue)
+        elif len(groups) > 2 and all(len(g) > 1 for g in groups):
+            pvalue = float(kruskal(*groups).pvalue)
+        for label in labels:
+            x = np.array(values[(task, label)])
+            q1, median, q3 = np.percentile(x, [25, 50, 75])
+            rows.append({"task": task, "class": label, "n": int(x.size),
+                         "mean": float(x.mean()), "median": float(median), "q1": float(q1),
+                         "q3": float(q3), "compression": float(1 / x.mean()),
+                         "classes_differ_p": pvalue})
+    write_tsv(out_tsv, rows)
+    _plot(values, tasks, out_png)
+    return rows
+
+
+def _plot(values: dict[tuple[str, str], list[float]], tasks: list[str],
+          out: str | Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.9 * len(tasks)), 3.8))
+    positions, data, colours, names, groups = [], [], [], [], []
+    palette = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    x = 0.0
+    for task in tasks:
+        labels = sorted(label for t, label in values if t == task)
+        start = x
+        for i, label in enumerate(labels):
+            positions.append(x)
+            data.append(values[(task, label)])
+            colours.append(palette[i % len(palette)])
+            names.append(f"{label}\n(n={len(values[(task, label)])})")
+            x += 0.8
+        groups.append(((start + x - 0.8) / 2, task.replace("_", " ")))
+        x += 0.8
+    boxes = ax.boxplot(data, positions=positions, widths=0.6, patch_artist=True,
+                       showfliers=False)
+    for patch, colour in zip(boxes["boxes"], colours, strict=True):
+        patch.set_facecolor(colour)
+        patch.set_alpha(0.5)
+    ax.set_xticks(positions, names, fontsize=6)
+    top = max(max(d) for d in data)
+    for centre, task in groups:
+        ax.text(centre, top * 1.04, task, ha="center", va="bottom", fontsize=7)
+    ax.set_ylim(top=top * 1.15)
+    ax.set_ylabel("boundary density (1 / compression)")
+    ax.set_title("Learned boundary density per task and class")
+    fig.tight_layout()
+    save_figure(fig, out)
