@@ -96,7 +96,7 @@ def forward_flops(
         out[key + "encoder"] = stack_flops(cfg, layout[0], stage, n)
         out[key + "router"] = 2 * 2 * n * d * d + 4 * n * d  # q, k projections + cosines
         out[key + "residual_proj"] = 2 * n * d * d
-        out[key + "dechunk"] = ssd_flops(2 * m, 1, d, 1, 1, cfg.ssm.chunk_size)
+        out[key + "dechunk"] = 2 * ssd_flops(m, 1, d, 1, 1, cfg.ssm.chunk_size)  # both EMAs
         out[key + "decoder"] = stack_flops(cfg, layout[2], stage, n)
         layout, stage, n = layout[1], stage + 1, m
     out["total"] = sum(out.values())
