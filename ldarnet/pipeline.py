@@ -41,6 +41,15 @@ def _local_or_download(section: dict, name: str, local: str, url: str, md5_url: 
         )
 
 
+def _known(names: list[str], allowed: list[str], key: str, what: str) -> None:
+    """Every name of a cross-reference must exist where it points."""
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise WorkflowConfigError(
+            f"config {key}: unknown model(s) {unknown}; {what}: {', '.join(sorted(allowed))}"
+        )
+
+
 def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
     """Semantic checks of a schema-valid workflow config; raises WorkflowConfigError."""
     root = Path(root)
@@ -78,12 +87,7 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
         except ConfigError as err:
             raise WorkflowConfigError(f"config {key}: {err}") from None
     pretrain = config["pretrain"]
-    unknown = [m for m in pretrain["models"] if m not in config["models"]]
-    if unknown:
-        raise WorkflowConfigError(
-            f"config pretrain.models: unknown model(s) {unknown}; defined models: "
-            f"{', '.join(sorted(config['models']))}"
-        )
+    _known(pretrain["models"], list(config["models"]), "pretrain.models", "defined models")
     _exists(pretrain["config"], "pretrain.config", root)
     try:
         train = load_train_config(root / pretrain["config"])
@@ -97,12 +101,8 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
             f"{genome['window']}; the token shards must have the training length"
         )
     boundaries = config["boundaries"]
-    missing = [m for m in boundaries["models"] if m not in pretrain["models"]]
-    if missing:
-        raise WorkflowConfigError(
-            f"config boundaries.models: {missing} are not pretrained (pretrain.models: "
-            f"{pretrain['models']})"
-        )
+    _known(boundaries["models"], pretrain["models"], "boundaries.models",
+           "pretrained models (pretrain.models)")
     _local_or_download(boundaries, "boundaries", "exons", "annotation_url",
                        "annotation_md5_url", "a local exon table", root)
     if boundaries["regions"]:

@@ -54,7 +54,8 @@ def _job_stats(output: str) -> dict[str, int]:
 def test_shipped_configs_are_valid(name: str) -> None:
     config = _load(name)
     validate(config, str(SCHEMA))
-    check_config(config, ROOT)
+    check_config(config, ROOT)  # raises on any problem
+    assert config["scale"] == name.removesuffix(".yaml").replace("config", "paper")
 
 
 def test_paper_config_describes_the_paper() -> None:
@@ -95,7 +96,7 @@ def test_schema_rejects_bad_configs(change, fragment: str) -> None:
          "not divisible by micro_batch (32) x world size (3)"),
         (lambda c: c["genome"].update(window=1024), "seq_len=4096 but genome.window=1024"),
         (lambda c: c["boundaries"].update(models=["fixedgrid"]),
-         "boundaries.models: ['fixedgrid'] are not pretrained"),
+         "boundaries.models: unknown model(s) ['fixedgrid']; pretrained models"),
         (lambda c: c["boundaries"].update(annotation_url=None), "boundaries.exons"),
         (lambda c: c["genome"]["split"].update(test=["chr20"]), "both valid and test"),
         (lambda c: c["genome"]["split"].update(valid=["chrY"]), "not in genome.contigs"),
