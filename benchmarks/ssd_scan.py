@@ -1,4 +1,4 @@
-"""Chunked SSD scan vs the sequential recurrence (issue: ≥ 40x at L = 4,096).
+"""Chunked SSD scan vs the sequential recurrence (goal: ≥ 40x at L = 4,096).
 
 Shapes of one LDARNet-110M outer-stage direction: d_model 512 → 16 heads × 64,
 d_state 128, one group, batch 1, L = 4,096, float32, forward pass. The chunk size is
