@@ -134,8 +134,8 @@ def test_checkpoint_round_trip_is_bitwise(tmp_path: Path) -> None:
     model, opt = _model_and_optimizer()
     save_state(tmp_path, 7, model, opt, {"seed": 1})
     model2, opt2 = _model_and_optimizer(seed=5)
-    step = load_state(latest_state(tmp_path), model2, opt2, {"seed": 1})
-    assert step == 7
+    meta = load_state(latest_state(tmp_path), model2, opt2, {"seed": 1})
+    assert meta["step"] == 7
     for (n, p), (_, q) in zip(model.named_parameters(), model2.named_parameters(), strict=True):
         assert torch.equal(p, q), n
     for p, q in zip(model.parameters(), model2.parameters(), strict=True):

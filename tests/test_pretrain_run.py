@@ -7,6 +7,7 @@ Runs the real command in subprocesses on token shards tiled from the shipped hg3
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import os
 import signal
@@ -114,9 +115,16 @@ def test_resume_after_sigterm_and_sigkill_is_bitwise_exact(shards: Path, tmp_pat
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name
-    with open(interrupted / "train_log.csv", newline="") as fh:
-        steps = [int(r["step"]) for r in csv.DictReader(fh)]
+    def log(out: Path) -> list[dict]:
+        with open(out / "train_log.csv", newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    steps = [int(r["step"]) for r in log(interrupted)]
     assert steps == list(range(1, STEPS + 1))  # no duplicated rows after the resumes
+    # cumulative training FLOPs (from the compressed length of every batch) survive resume
+    assert [r["flops"] for r in log(interrupted)] == [r["flops"] for r in log(straight)]
+    flops = [float(r["flops"]) for r in log(straight)]
+    assert all(b > a > 0 for a, b in itertools.pairwise(flops))
     for name in ("curves.png", "boundaries.png", "config.json", "val_log.csv"):
         assert (interrupted / name).exists(), name
 
@@ -136,6 +144,12 @@ def test_two_process_ddp_matches_single_process(shards: Path, tmp_path: Path) ->
     # Same micro-batches, same masks; only the gradient all-reduce order differs.
     # Stated tolerance: 1e-4 absolute on every logged loss (values print with 5 decimals).
     assert losses(ddp) == pytest.approx(losses(single), abs=1e-4)
+
+    def flops(out: Path) -> list[str]:
+        with open(out / "train_log.csv", newline="") as fh:
+            return [r["flops"] for r in csv.DictReader(fh)]
+
+    assert flops(ddp) == flops(single)  # the compute accounting does not depend on the ranks
     a, b = _weights(single), _weights(ddp)
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert worst < 1e-4

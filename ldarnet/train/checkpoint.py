@@ -131,8 +131,10 @@ def latest_state(run_dir: str | Path) -> Path | None:
 
 
 def load_state(state_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               expected: dict[str, Any]) -> int:
-    """Restore model and optimizer from ``state_dir``; refuse another run's state.
+               expected: dict[str, Any]) -> dict[str, Any]:
+    """Restore model and optimizer from ``state_dir``; return its meta (``step``, ...).
+
+    Another run's state is refused.
 
     ``expected`` holds the identity of this run (model config, training config, seed,
     data); any difference is listed in the error instead of silently mixing two runs.
@@ -157,4 +159,4 @@ def load_state(state_dir: Path, model: torch.nn.Module, optimizer: torch.optim.O
         raise CheckpointError(f"optimizer state in {state_dir} is truncated or corrupt: {err}; "
                               f"delete {state_dir.parent} to start over") from None
     _restore_optimizer(model, optimizer, tensors)
-    return int(meta["step"])
+    return meta

@@ -36,6 +36,7 @@ from ldarnet.data.atomic import write_json
 from ldarnet.data.masking import mask_tokens
 from ldarnet.data.shards import SampleStream, open_shard, reverse_complement_rows
 from ldarnet.model.config import load_model_config
+from ldarnet.model.flops import training_step_flops
 from ldarnet.model.ldarnet import LDARNet
 from ldarnet.model.objective import IGNORE_INDEX, pretraining_loss
 from ldarnet.model.param_groups import parameter_groups
@@ -46,7 +47,7 @@ from ldarnet.train.schedule import WSDSchedule
 from ldarnet.train.train_config import PretrainConfig, load_train_config
 
 EXIT_PREEMPTED = 75
-TRAIN_COLUMNS = ["step", "lr", "loss", "mlm", "ratio", "density", "tokens_per_s"]
+TRAIN_COLUMNS = ["step", "lr", "loss", "mlm", "ratio", "density", "tokens_per_s", "flops"]
 VAL_COLUMNS = ["step", "val_mlm", "val_accuracy", "val_ratio", "val_density",
                "val_compression"]
 
@@ -216,10 +217,11 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
     )
     identity = {"model_config": mcfg.to_dict(), "train_config": cfg.to_dict(), "seed": seed,
                 "data": _data_identity(shards_dir)}
-    start_step = 0
+    start_step, cumulative_flops = 0, 0.0
     state = latest_state(out)
     if state is not None:
-        start_step = load_state(state, model, optimizer, identity)
+        meta = load_state(state, model, optimizer, identity)
+        start_step, cumulative_flops = int(meta["step"]), float(meta.get("cumulative_flops", 0))
     schedule = WSDSchedule(cfg.total_steps, cfg.warmup_fraction, cfg.decay_fraction,
                            cfg.final_lr_fraction)
     ddp = (DistributedDataParallel(model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda"
@@ -242,7 +244,7 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
         factor = schedule.factor(step)
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * group["lr_multiplier"] * factor
-        sums = torch.zeros(4, dtype=torch.float64)
+        sums = torch.zeros(5, dtype=torch.float64)
         micro = list(_micro_batches(step, ctx, cfg))
         for i, (j, first) in enumerate(micro):
             ids = stream.rows(stream.indices(first, cfg.micro_batch))
@@ -255,14 +257,18 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
                 terms = pretraining_loss(output, labels.to(ctx.device), mcfg, cfg.alpha_ratio)
                 (terms.loss / accumulation).backward()
             r = output.router_outputs[0]
+            # compute actually spent: each inner stage runs on its padded compressed length
+            inner = [ro.compressed_mask.shape[1] for ro in output.router_outputs]
+            flops = training_step_flops(mcfg, inputs.shape[1], inputs.shape[0], inner)
             sums += torch.tensor([terms.loss.item(), terms.mlm.item(), terms.ratio.item(),
-                                  float(boundary_density(r.boundary_mask, r.mask))],
+                                  float(boundary_density(r.boundary_mask, r.mask)), flops],
                                  dtype=torch.float64)
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         means = ctx.all_reduce_mean((sums / len(micro)).to(ctx.device)).cpu()
-        metrics = StepMetrics(*map(float, means))
+        metrics = StepMetrics(*map(float, means[:4]))
+        cumulative_flops += float(means[4]) * len(micro) * ctx.world_size
         done = step + 1
         speed = cfg.effective_batch * cfg.seq_len / (time.perf_counter() - t0)
         if ctx.is_main:
@@ -270,7 +276,8 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
                 _append_csv(train_log, TRAIN_COLUMNS, {
                     "step": done, "lr": f"{cfg.lr * factor:.6e}", "loss": f"{metrics.loss:.5f}",
                     "mlm": f"{metrics.mlm:.5f}", "ratio": f"{metrics.ratio:.5f}",
-                    "density": f"{metrics.density:.4f}", "tokens_per_s": f"{speed:.0f}"})
+                    "density": f"{metrics.density:.4f}", "tokens_per_s": f"{speed:.0f}",
+                    "flops": f"{cumulative_flops:.6e}"})
             if done % cfg.val_interval == 0 or done == schedule.total_steps:
                 last_val = evaluate(model, val_batches, cfg, ctx.device)
                 _append_csv(val_log, VAL_COLUMNS, {"step": done, **{
@@ -280,7 +287,8 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
         preempt = ctx.all_reduce_mean(torch.tensor([float(stop.raised)], device=ctx.device))
         if done % cfg.checkpoint_interval == 0 or preempt.item() > 0:
             if ctx.is_main:
-                save_state(out, done, model, optimizer, identity)
+                save_state(out, done, model, optimizer,
+                           {**identity, "cumulative_flops": cumulative_flops})
             ctx.barrier()
         if preempt.item() > 0:
             bar.close()
@@ -291,11 +299,13 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
     summary = {
         "model": mcfg.name, "seed": seed, "steps": schedule.total_steps,
         "tokens": schedule.total_steps * cfg.effective_batch * cfg.seq_len,
-        "world_size": ctx.world_size, "validation": last_val, "ldarnet_version": __version__,
+        "world_size": ctx.world_size, "validation": last_val, "training_flops": cumulative_flops,
+        "ldarnet_version": __version__,
     }
     if ctx.is_main:
         if schedule.total_steps > start_step:
-            save_state(out, schedule.total_steps, model, optimizer, identity)
+            save_state(out, schedule.total_steps, model, optimizer,
+                       {**identity, "cumulative_flops": cumulative_flops})
         if not last_val:
             last_val = evaluate(model, val_batches, cfg, ctx.device)
             summary["validation"] = last_val
