@@ -203,22 +203,29 @@ def _stub_slurm(tmp_path: Path) -> tuple[Path, Path]:
     return bin_dir, log
 
 
-def test_slurm_profile_submit_line(tmp_path: Path) -> None:
-    work = _workflow_copy(tmp_path)
+def _submit_line(work: Path, tmp_path: Path, target: str, configfile: str) -> str:
+    """Run ``target`` with the slurm profile against stub sbatch/sacct; the sbatch line."""
     bin_dir, log = _stub_slurm(tmp_path)
+    venv_bin = str(Path(sys.executable).parent)
     env = {
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "PATH": f"{bin_dir}:{venv_bin}:{os.environ['PATH']}",
         "LDARNET_SLURM_ACCOUNT": "proj42",
         "LDARNET_SLURM_PARTITION": "cpuq",
+        "LDARNET_SLURM_GPU_PARTITION": "gpuq",
     }
     _snakemake(
         # targets before options that take several values (--configfile would swallow it)
-        "results/genome/hg38-demo/genome.fa", "--profile", "slurm",
+        target, "--profile", "slurm",
         "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "1", "--retries", "0",
-        "--configfile", "config/demo.yaml",
+        "--configfile", configfile,
         cwd=work, env=env, timeout=180,
     )
-    line = log.read_text()
+    return log.read_text()
+
+
+def test_slurm_profile_submit_line(tmp_path: Path) -> None:
+    work = _workflow_copy(tmp_path)
+    line = _submit_line(work, tmp_path, "results/genome/hg38-demo/genome.fa", "config/demo.yaml")
     assert "-A proj42" in line and "-p cpuq" in line
     assert "--mem 4000" in line and "-t 120" in line
     assert "--cpus-per-task=1" in line
@@ -238,20 +245,8 @@ def test_slurm_profile_gpu_submit_line(tmp_path: Path) -> None:
                        "--configfile", "config/gpu.yaml", cwd=work,
                        env={"PATH": f"{venv_bin}:{os.environ['PATH']}"})
     assert local.returncode == 0, local.stderr
-    bin_dir, log = _stub_slurm(tmp_path)
-    env = {
-        "PATH": f"{bin_dir}:{venv_bin}:{os.environ['PATH']}",
-        "LDARNET_SLURM_ACCOUNT": "proj42",
-        "LDARNET_SLURM_PARTITION": "cpuq",
-        "LDARNET_SLURM_GPU_PARTITION": "gpuq",
-    }
-    _snakemake(
-        "results/pretrain/ldarnet/seed1/model.safetensors", "--profile", "slurm",
-        "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "1", "--retries", "0",
-        "--configfile", "config/gpu.yaml",
-        cwd=work, env=env, timeout=180,
-    )
-    line = log.read_text()
+    line = _submit_line(work, tmp_path, "results/pretrain/ldarnet/seed1/model.safetensors",
+                        "config/gpu.yaml")
     assert "--comment rule_pretrain" in line
     assert "--gpus=2" in line and "--cpus-per-gpu=6" in line
     assert "--mem 64000" in line and "-t 720" in line

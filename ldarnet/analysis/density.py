@@ -9,7 +9,6 @@ a test.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 from scipy.stats import kruskal, mannwhitneyu
 
 from ldarnet.analysis.segment import segment_tokens
+from ldarnet.data.csv_table import read_csv_rows
 from ldarnet.data.tokenizer import encode
 from ldarnet.model.pretrained import load_pretrained
 from ldarnet.report.figures import save_figure
@@ -31,19 +31,11 @@ class DensityError(ValueError):
 
 def read_labelled_sequences(path: str | Path) -> list[tuple[str, str, str]]:
     """(task, class, upper-case sequence) rows of a CSV with dataset, label_name, seq."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"sequence table {path} does not exist")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DensityError(f"{path}: missing column(s) {missing}; needs {REQUIRED}")
-        rows = []
-        for row_no, row in enumerate(reader, start=2):
-            if not row["seq"]:
-                raise DensityError(f"{path}:{row_no}: empty sequence")
-            rows.append((row["dataset"], row["label_name"], row["seq"].upper()))
+    rows = []
+    for row_no, row in read_csv_rows(path, REQUIRED, DensityError):
+        if not row["seq"]:
+            raise DensityError(f"{path}:{row_no}: empty sequence")
+        rows.append((row["dataset"], row["label_name"], row["seq"].upper()))
     if not rows:
         raise DensityError(f"{path}: no sequences")
     return rows

@@ -14,12 +14,13 @@ junctions of any transcript: real sequence with the splice-site core but no spli
 
 from __future__ import annotations
 
-import csv
 import gzip
 import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+
+from ldarnet.data.csv_table import read_csv_rows
 
 COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
@@ -66,26 +67,21 @@ def read_exon_table(path: str | Path) -> list[Exon]:
 
 
 def _read_csv(path: Path) -> list[Exon]:
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in _CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise AnnotationError(f"{path}: missing column(s) {missing}; expected {_CSV_COLUMNS}")
-        exons = []
-        for row_no, row in enumerate(reader, start=2):
-            try:
-                # mmsplice-style tables extend exons into the introns by an overhang, and
-                # their Start is one past the 0-based start: checked on the shipped slice,
-                # this convention makes 99 % of the 464 junction sites GT (donor) or AG
-                # (acceptor); without the -1 the acceptors of + strand genes are random.
-                start = int(row["Start"]) + int(row.get("left_overhang") or 0) - 1
-                end = int(row["End"]) - int(row.get("right_overhang") or 0)
-            except ValueError:
-                raise AnnotationError(f"{path}:{row_no}: Start/End must be integers") from None
-            if start >= end or row["Strand"] not in "+-" or not row["Strand"]:
-                raise AnnotationError(f"{path}:{row_no}: bad interval or strand {row}")
-            exons.append(Exon(row["Chromosome"], start, end, row["Strand"],
-                              row["transcript_id"], row["gene_name"]))
+    exons = []
+    for row_no, row in read_csv_rows(path, _CSV_COLUMNS, AnnotationError):
+        try:
+            # mmsplice-style tables extend exons into the introns by an overhang, and
+            # their Start is one past the 0-based start: checked on the shipped slice,
+            # this convention makes 99 % of the 464 junction sites GT (donor) or AG
+            # (acceptor); without the -1 the acceptors of + strand genes are random.
+            start = int(row["Start"]) + int(row.get("left_overhang") or 0) - 1
+            end = int(row["End"]) - int(row.get("right_overhang") or 0)
+        except ValueError:
+            raise AnnotationError(f"{path}:{row_no}: Start/End must be integers") from None
+        if start >= end or row["Strand"] not in "+-" or not row["Strand"]:
+            raise AnnotationError(f"{path}:{row_no}: bad interval or strand {row}")
+        exons.append(Exon(row["Chromosome"], start, end, row["Strand"],
+                          row["transcript_id"], row["gene_name"]))
     return exons
 
 
