@@ -9,12 +9,19 @@ a file that *looks* finished but is not. The rules:
   stopped with an HTTP ``Range: bytes=N-`` request (a server that ignores ranges and
   answers 200 is handled by starting again from byte 0);
 * the finished ``.part`` is checked against an MD5 digest, given directly or looked up
-  by file name in an ``md5sum.txt``-style list (UCSC publishes one per directory); only
+  by file name in an ``md5sum.txt``-style list (UCSC publishes one per directory), or
+  against a SHA-256 digest (what the HuggingFace hub publishes for its LFS files); only
   a verified file is renamed to ``out`` (``os.replace``, atomic on one file system);
+  a caller that has no digest at all must say so (``trust_on_first_use=True``) and is
+  expected to record the digest of what it received;
 * a checksum mismatch deletes the ``.part`` (its bytes are known bad) and raises
   :class:`DownloadError` naming both digests; a transfer that still fails after all
   retries keeps the ``.part`` so that running the same command again resumes it;
 * an existing ``out`` whose MD5 already matches is kept as it is (no network at all).
+
+:func:`fetch_headers` answers a ``HEAD`` request without following redirects: the hub
+sends the checksum and the resolved commit in the headers of its redirect, not in
+those of the CDN it redirects to.
 
 ``urllib`` is used instead of ``requests`` so that the workflow's first step needs no
 third-party package.
@@ -38,10 +45,11 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from ldarnet import __version__
-from ldarnet.data.checksum import file_md5
+from ldarnet.data.checksum import file_md5, file_sha256
 
 CHUNK_BYTES = 1 << 20
 _MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
+_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _USER_AGENT = f"ldarnet/{__version__} (python-urllib)"
 T = TypeVar("T")
 
@@ -186,6 +194,50 @@ def _transfer(url: str, part: Path, timeout: float) -> None:
             raise _RetryableError(f"short read: got {offset + received} of {total} bytes")
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Make a redirect answer come back as it is (an ``HTTPError`` with its headers)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[override]
+        return None
+
+
+def fetch_headers(url: str, timeout: float = 60.0, retries: int = 5,
+                  backoff: float = 1.0) -> tuple[int, dict[str, str]]:
+    """``(status, headers)`` of a ``HEAD`` request to ``url``, redirects *not* followed.
+
+    Header names are lower-cased. A 3xx answer is returned as it is (its ``Location`` and
+    any metadata headers included); 4xx is a :class:`DownloadError`, 5xx and connection
+    failures are retried like downloads.
+    """
+    opener = urllib.request.build_opener(_NoRedirect)
+    request = urllib.request.Request(
+        url, method="HEAD",
+        headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"},
+    )
+
+    def head() -> tuple[int, dict[str, str]]:
+        try:
+            with opener.open(request, timeout=timeout) as response:
+                return response.status, {k.lower(): v for k, v in response.headers.items()}
+        except urllib.error.HTTPError as err:
+            err.close()
+            if 300 <= err.code < 400:
+                return err.code, {k.lower(): v for k, v in err.headers.items()}
+            if err.code >= 500 or err.code in (408, 429):
+                raise _RetryableError(f"HTTP {err.code} {err.reason}") from err
+            raise DownloadError(
+                f"{url}: HTTP {err.code} {err.reason}; check the URL (the server refused "
+                "it, retrying will not help)"
+            ) from err
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            reason = getattr(err, "reason", err)
+            raise _RetryableError(f"connection failed: {reason}") from err
+
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise DownloadError(f"url {url!r} is not an http:// or https:// URL")
+    return _with_retries(f"HEAD {url}", head, retries, backoff)
+
+
 def download(
     url: str,
     out: str | Path,
@@ -194,42 +246,61 @@ def download(
     retries: int = 5,
     timeout: float = 60.0,
     backoff: float = 1.0,
+    *,
+    sha256: str | None = None,
+    trust_on_first_use: bool = False,
 ) -> Path:
-    """Download ``url`` to ``out``, verified against ``md5`` or the listing at ``md5_url``.
+    """Download ``url`` to ``out``, verified against ``md5``, the listing at ``md5_url``
+    or ``sha256``.
 
-    Exactly one of ``md5`` / ``md5_url`` must be given: an unverified genome would
-    silently poison every later step. ``retries`` counts the attempts after the
-    first. Returns ``out``.
+    Exactly one checksum source must be given: an unverified genome would silently
+    poison every later step. The one exception is ``trust_on_first_use=True`` with no
+    checksum source, for servers that publish none: the file is then kept unverified
+    and the caller must record (and later check) its digest. ``retries`` counts the
+    attempts after the first. Returns ``out``.
     """
     out = Path(out)
-    if (md5 is None) == (md5_url is None):
-        raise DownloadError("give exactly one checksum source: md5 (hex digest) or md5_url")
+    sources = sum(x is not None for x in (md5, md5_url, sha256))
+    if sources > 1 or (sources == 0 and not trust_on_first_use):
+        raise DownloadError("give exactly one checksum source: md5 (hex digest), md5_url or "
+                            "sha256 (hex digest)")
     if md5 is not None and not _MD5_RE.match(md5):
         raise DownloadError(f"md5 {md5!r} is not a 32-character hexadecimal digest")
+    if sha256 is not None and not _SHA256_RE.match(sha256):
+        raise DownloadError(f"sha256 {sha256!r} is not a 64-character hexadecimal digest")
     for name, address in (("url", url), ("md5_url", md5_url)):
         if address is not None and urllib.parse.urlsplit(address).scheme not in ("http", "https"):
             raise DownloadError(f"{name} {address!r} is not an http:// or https:// URL")
     if retries < 0 or timeout <= 0 or backoff < 0:
         raise DownloadError("retries and backoff must be >= 0 and timeout > 0")
-    expected = md5.lower() if md5 else fetch_md5(url, md5_url, timeout, retries, backoff)
+    algorithm, digest_of = ("sha256", file_sha256) if sha256 is not None else ("md5", file_md5)
+    expected: str | None
+    if sha256 is not None:
+        expected = sha256.lower()
+    elif md5 is not None:
+        expected = md5.lower()
+    elif md5_url is not None:
+        expected = fetch_md5(url, md5_url, timeout, retries, backoff)
+    else:
+        expected = None  # trust on first use: the caller records what it received
 
-    if out.is_file():
-        if file_md5(out) == expected:
-            print(f"ldarnet download: {out} already present with md5 {expected}; kept",
+    if out.is_file() and expected is not None:
+        if digest_of(out) == expected:
+            print(f"ldarnet download: {out} already present with {algorithm} {expected}; kept",
                   file=sys.stderr)
             return out
-        print(f"ldarnet download: {out} exists but its md5 differs from {expected}; "
+        print(f"ldarnet download: {out} exists but its {algorithm} differs from {expected}; "
               "downloading again", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
 
     _with_retries(url, lambda: _transfer(url, part, timeout), retries, backoff)
 
-    actual = file_md5(part)
+    actual = digest_of(part) if expected is not None else None
     if actual != expected:
         part.unlink(missing_ok=True)
         raise DownloadError(
-            f"{url}: checksum mismatch (expected md5 {expected}, got {actual}); the "
+            f"{url}: checksum mismatch (expected {algorithm} {expected}, got {actual}); the "
             "download was corrupted or the file changed on the server, so it was deleted; "
             "run the command again, and if it persists check the checksum source"
         )

@@ -1,0 +1,675 @@
+"""Build a canonical task directory (``train.csv``, ``test.csv``, ``task.json``) from a source.
+
+Downstream data arrives in many shapes: the HuggingFace parquet conversions of NT and
+Genomic Benchmarks, the GUE proxy CSVs, the iEnhancer-2L FASTA files, Genomic
+Benchmarks interval files plus a reference genome, and windows derived from GENCODE.
+:func:`build_task` turns any of them into the one format of
+:mod:`ldarnet.evaluation.task_data`, checking every row exactly as ``read_split`` will,
+and records where the data came from (``kind``: official / proxy / derived / slice) in
+the manifest, so that no table can silently present proxy numbers as NT numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ldarnet import __version__
+from ldarnet.data.atomic import remove, temp_path
+from ldarnet.data.checksum import file_sha256
+from ldarnet.data.fasta import FastaError, names_hint, read_fasta
+from ldarnet.evaluation import derived
+from ldarnet.evaluation.registry import TaskSpec
+from ldarnet.evaluation.task_data import (
+    MANIFEST,
+    SPLITS,
+    TaskDataError,
+    check_row,
+    iter_sequence_label_rows,
+    open_text,
+    write_split_to,
+)
+from ldarnet.evaluation.task_split import TaskSplit
+
+KINDS = ("official", "proxy", "derived", "slice")
+COMMON_KEYS = ("format", "kind", "note")
+# format -> (required keys, optional keys)
+FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "parquet": (("train", "test"), ("sequence_column", "label_column", "hub")),
+    "csv": (("train", "test"), ()),
+    "fasta_classes": (("train", "test"), ()),
+    "gb_slice": (("csv",), ()),
+    "gb_intervals": (("intervals", "fasta"), ("contigs_only", "region_map")),
+    "derived_splice": (("exons", "fasta", "site"),
+                       ("window", "test_fraction", "min_distance")),
+    "derived_promoter": (("fasta",), ("exons", "transcripts", "upstream", "downstream",
+                                      "exclusion", "tss_spacing", "test_fraction")),
+}
+DEFAULT_KIND = {"parquet": "official", "csv": "proxy", "fasta_classes": "proxy",
+                "gb_slice": "slice", "gb_intervals": "official",
+                "derived_splice": "derived", "derived_promoter": "derived"}
+# a FASTA at most this big is read whole when it has no .fai (the demo slice is 0.75 MB):
+# this avoids writing an index into a read-only or version-controlled directory
+IN_MEMORY_FASTA_BYTES = 256 << 20
+_RC = str.maketrans("ACGTRYKMSWBDHVN", "TGCAYRMKSWVHDBN")
+
+Rows = tuple[list[str], list[int]]
+Loaded = tuple[dict[str, Rows], dict[str, Any], str]
+
+
+class TaskSourceError(TaskDataError):
+    """A source mapping that cannot be built (unknown format, missing or unknown keys)."""
+
+
+# --------------------------------------------------------------------------------------
+# source mapping checks
+# --------------------------------------------------------------------------------------
+
+
+def _source_error(spec: TaskSpec, text: str) -> TaskSourceError:
+    return TaskSourceError(f"task {spec.name}: {text}")
+
+
+def _check_source(spec: TaskSpec, source: Mapping) -> str:
+    if not isinstance(source, Mapping):
+        raise _source_error(spec, f"the source must be a mapping with a 'format' key, got "
+                            f"{type(source).__name__}")
+    if "format" not in source:
+        raise _source_error(spec, f"source key 'format' is missing; use one of "
+                            f"{sorted(FORMATS)}")
+    fmt = source["format"]
+    if fmt not in FORMATS:
+        raise _source_error(spec, f"unknown source format {fmt!r} (key 'format'); use one of "
+                            f"{sorted(FORMATS)}")
+    required, optional = FORMATS[fmt]
+    for key in required:
+        if key not in source or source[key] is None or source[key] == "":
+            raise _source_error(spec, f"source format {fmt!r} needs the key {key!r} (required "
+                                f"keys: {list(required)})")
+    allowed = set(required) | set(optional) | set(COMMON_KEYS)
+    unknown = sorted(str(key) for key in source if key not in allowed)
+    if unknown:
+        raise _source_error(spec, f"unknown source key(s) {unknown} for format {fmt!r}; "
+                            f"allowed: {sorted(allowed)}")
+    kind = source.get("kind", DEFAULT_KIND[fmt])
+    if kind not in KINDS:
+        raise _source_error(spec, f"source key 'kind' is {kind!r}; use one of {KINDS}")
+    return fmt
+
+
+def _existing_file(spec: TaskSpec, key: str, value: Any) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise _source_error(spec, f"source key {key!r} must be a file path, got {value!r}")
+    path = Path(value)
+    if not path.is_file():
+        raise _source_error(spec, f"source key {key!r}: file {path} does not exist (paths are "
+                            f"relative to the current directory {Path.cwd()})")
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _typed(spec: TaskSpec, source: Mapping, key: str, kind: type, default: Any) -> Any:
+    value = source.get(key, default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise _source_error(spec, f"source key {key!r} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# loaders: each returns ({split: (sequences, labels)}, details for the manifest, note)
+# --------------------------------------------------------------------------------------
+
+
+def _load_parquet(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
+    import pandas as pd
+
+    out: dict[str, Rows] = {}
+    details: dict[str, Any] = {}
+    label_column = source.get("label_column", "label")
+    for split in SPLITS:
+        path = _existing_file(spec, split, source[split])
+        try:
+            table = pd.read_parquet(path)
+        except Exception as err:  # pyarrow raises several unrelated types for bad files
+            raise TaskDataError(f"{path}: not a readable parquet file ({err}); download it "
+                                "again") from err
+        seq_column = source.get("sequence_column") or next(
+            (c for c in ("sequence", "seq") if c in table.columns), None)
+        missing = [c for c in (seq_column, label_column) if c is None or c not in table.columns]
+        if missing:
+            raise TaskDataError(f"{path}: missing column(s) "
+                                f"{[c or 'sequence/seq' for c in missing]} (columns "
+                                f"{list(table.columns)}); give 'sequence_column' / "
+                                "'label_column' in the source if they are named differently")
+        rows_in_file = len(table)
+        positions = np.arange(rows_in_file)
+        if "task" in table.columns:
+            keep = (table["task"] == spec.name).to_numpy(dtype=bool)
+            table, positions = table[keep], positions[keep]
+        sequences: list[str] = []
+        labels: list[int] = []
+        for row, sequence, label in zip(positions.tolist(), table[seq_column].tolist(),
+                                        table[label_column].tolist(), strict=True):
+            seq, value = check_row(sequence, label, spec, f"{path} row {row + 1}")
+            sequences.append(seq)
+            labels.append(value)
+        out[split] = (sequences, labels)
+        details[split] = {"file": str(path), "rows_in_file": rows_in_file,
+                          "sequence_column": seq_column, "label_column": label_column,
+                          "filtered_by_task_column": "task" in table.columns}
+    return out, details, ""
+
+
+def _load_csv(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
+    out: dict[str, Rows] = {}
+    for split in SPLITS:
+        path = _existing_file(spec, split, source[split])
+        sequences: list[str] = []
+        labels: list[int] = []
+        for line, sequence, label in iter_sequence_label_rows(path):
+            seq, value = check_row(sequence, label, spec, f"{path}:{line}")
+            sequences.append(seq)
+            labels.append(value)
+        out[split] = (sequences, labels)
+    return out, {}, ""
+
+
+def fasta_records(path: str | Path) -> Iterator[tuple[int, str, str]]:
+    """``(header line, name, sequence)`` of every record of a FASTA file (plain or gzip)."""
+    path = Path(path)
+    name: str | None = None
+    header_line = 0
+    parts: list[str] = []
+    with open_text(path) as fh:
+        for line_no, line in enumerate(fh, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith(">"):
+                if name is not None:
+                    yield header_line, name, "".join(parts)
+                fields = line[1:].split()
+                name, header_line, parts = (fields[0] if fields else ""), line_no, []
+            elif name is None:
+                raise TaskDataError(f"{path}:{line_no}: sequence before the first '>' header; "
+                                    "is this a FASTA file?")
+            else:
+                parts.append(line)
+    if name is not None:
+        yield header_line, name, "".join(parts)
+
+
+def _load_fasta_classes(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
+    out: dict[str, Rows] = {}
+    details: dict[str, Any] = {}
+    for split in SPLITS:
+        mapping = source[split]
+        if not isinstance(mapping, Mapping) or not mapping:
+            raise _source_error(spec, f"source key {split!r} must map class names to FASTA "
+                                f"files, e.g. {{{spec.classes[0]!r}: 'a.fa.gz'}}")
+        sequences: list[str] = []
+        labels: list[int] = []
+        per_file: dict[str, int] = {}
+        for class_name, file in mapping.items():
+            if class_name not in spec.classes:
+                raise _source_error(spec, f"source key {split!r}: class {class_name!r} is not "
+                                    f"one of the task's classes {list(spec.classes)}")
+            path = _existing_file(spec, f"{split}.{class_name}", file)
+            label = spec.classes.index(class_name)
+            n = 0
+            for line, name, sequence in fasta_records(path):
+                seq, value = check_row(sequence, label, spec, f"{path}:{line} (record {name})")
+                sequences.append(seq)
+                labels.append(value)
+                n += 1
+            if n == 0:
+                raise TaskDataError(f"{path}: no FASTA records; expected the {class_name!r} "
+                                    f"sequences of the {split} split")
+            per_file[str(path)] = n
+        out[split] = (sequences, labels)
+        details[split] = per_file
+    return out, details, ""
+
+
+def _load_gb_slice(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
+    path = _existing_file(spec, "csv", source["csv"])
+    required = ("dataset", "split", "label_name", "seq")
+    out: dict[str, Rows] = {split: ([], []) for split in SPLITS}
+    with open_text(path) as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise TaskDataError(f"{path}:1: missing column(s) {missing}; a Genomic Benchmarks "
+                                f"slice table has {','.join(required)}")
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if row["dataset"] != spec.name:
+                raise TaskDataError(f"{where}: row of dataset {row['dataset']!r}, not task "
+                                    f"{spec.name!r}; use the slice file of this task")
+            if row["split"] not in SPLITS:
+                raise TaskDataError(f"{where}: split {row['split']!r} is not one of {SPLITS}")
+            if row["label_name"] not in spec.classes:
+                raise TaskDataError(f"{where}: class {row['label_name']!r} is not one of the "
+                                    f"task's classes {list(spec.classes)}")
+            seq, value = check_row(row["seq"], spec.classes.index(row["label_name"]), spec,
+                                   where)
+            out[row["split"]][0].append(seq)
+            out[row["split"]][1].append(value)
+    return out, {"file": str(path)}, ""
+
+
+class _Reference:
+    """Random access to a FASTA: pyfaidx with an existing index, else small files in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lengths: dict[str, int] = {}
+        fai = path.with_name(path.name + ".fai")
+        self.records: Mapping[str, Any]
+        if not fai.is_file() and path.stat().st_size <= IN_MEMORY_FASTA_BYTES:
+            try:
+                self.records = read_fasta(path)
+            except FastaError as err:
+                raise TaskDataError(str(err)) from err
+            return
+        import pyfaidx
+
+        try:
+            self.records = pyfaidx.Fasta(str(path), as_raw=True, rebuild=False,
+                                         build_index=not fai.is_file(),
+                                         sequence_always_upper=False)
+        except (OSError, ValueError, pyfaidx.FastaIndexingError,
+                pyfaidx.UnsupportedCompressionFormat) as err:
+            raise TaskDataError(
+                f"{path}: cannot open for random access ({err}); give an uncompressed or "
+                "bgzip-compressed FASTA with a .fai index beside it (`samtools faidx`, or "
+                "`ldarnet prepare-genome`)") from err
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.records
+
+    def names(self) -> list[str]:
+        return list(self.records.keys())
+
+    def length(self, name: str) -> int:
+        if name not in self._lengths:
+            self._lengths[name] = len(self.records[name])
+        return self._lengths[name]
+
+    def fetch(self, name: str, start: int, end: int) -> str:
+        return str(self.records[name][start:end])
+
+    def close(self) -> None:
+        close = getattr(self.records, "close", None)
+        if close is not None:
+            close()
+
+
+def _gb_class_files(spec: TaskSpec, root: Path, split: str) -> dict[str, Path]:
+    folder = root / split
+    if not folder.is_dir():
+        raise _source_error(spec, f"source key 'intervals': {folder} does not exist; a "
+                            "Genomic Benchmarks task directory holds train/ and test/")
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        for suffix in (".csv.gz", ".csv"):
+            if path.name.endswith(suffix):
+                files[path.name[: -len(suffix)]] = path
+    if set(files) != set(spec.classes):
+        raise _source_error(spec, f"{folder} has class files {sorted(files)} but the task's "
+                            f"classes are {list(spec.classes)} (config/tasks.tsv); one "
+                            "<class>.csv.gz per class is expected")
+    return files
+
+
+def _load_gb_intervals(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
+    root = Path(source["intervals"])
+    if not root.is_dir():
+        raise _source_error(spec, f"source key 'intervals': directory {root} does not exist")
+    if list(spec.classes) != sorted(spec.classes):
+        raise _source_error(spec, f"classes {list(spec.classes)} are not in alphabetical order;"
+                            " Genomic Benchmarks numbers its classes alphabetically, so "
+                            "config/tasks.tsv must list them that way")
+    metadata = root / "metadata.yaml"
+    if metadata.is_file():
+        import yaml
+
+        declared = sorted((yaml.safe_load(metadata.read_text()) or {}).get("classes") or {})
+        if declared != sorted(spec.classes):
+            raise _source_error(spec, f"{metadata} declares classes {declared}, the registry "
+                                f"{list(spec.classes)}; fix config/tasks.tsv")
+    contigs_only = _typed(spec, source, "contigs_only", bool, False)
+    region_map = source.get("region_map") or {}
+    if not isinstance(region_map, Mapping):
+        raise _source_error(spec, "source key 'region_map' must map interval regions to "
+                            "FASTA record names")
+    ref = _Reference(_existing_file(spec, "fasta", source["fasta"]))
+    try:
+        out, skipped, missing_regions = _fetch_intervals(spec, root, ref, contigs_only,
+                                                         region_map)
+    finally:
+        ref.close()
+    details = {"intervals": str(root), "fasta": str(ref.path), "contigs_only": contigs_only,
+               "skipped": skipped, "regions_not_in_fasta": sorted(missing_regions)[:50]}
+    return out, details, ""
+
+
+def _fetch_intervals(spec: TaskSpec, root: Path, ref: _Reference, contigs_only: bool,
+                     region_map: Mapping) -> tuple[dict[str, Rows], dict, set[str]]:
+    out: dict[str, Rows] = {}
+    skipped: dict[str, dict[str, int]] = {}
+    missing_regions: set[str] = set()
+    for split in SPLITS:
+        sequences: list[str] = []
+        labels: list[int] = []
+        skipped[split] = {"region_not_in_fasta": 0, "beyond_record_end": 0}
+        for class_name, path in _gb_class_files(spec, root, split).items():
+            label = spec.classes.index(class_name)
+            for where, region, start, end, strand in _interval_rows(path):
+                record = str(region_map.get(region, region))
+                if record not in ref:
+                    if contigs_only:
+                        skipped[split]["region_not_in_fasta"] += 1
+                        missing_regions.add(region)
+                        continue
+                    raise TaskDataError(
+                        f"{where}: region {region!r} is not a record of {ref.path} (records: "
+                        f"{names_hint(ref.names())}); use the reference named in "
+                        f"{root / 'metadata.yaml'}, map names with 'region_map', or set "
+                        "'contigs_only: true' to skip such intervals")
+                if end > ref.length(record):
+                    if contigs_only:
+                        skipped[split]["beyond_record_end"] += 1
+                        continue
+                    raise TaskDataError(
+                        f"{where}: interval {region}:{start}-{end} ends beyond record "
+                        f"{record!r} ({ref.length(record)} bp) of {ref.path}; wrong reference "
+                        "assembly? ('contigs_only: true' skips it for a partial FASTA)")
+                seq = ref.fetch(record, start, end).upper()
+                if strand == "-":
+                    seq = seq.translate(_RC)[::-1]
+                seq, value = check_row(seq, label, spec, where)
+                sequences.append(seq)
+                labels.append(value)
+        out[split] = (sequences, labels)
+    return out, skipped, missing_regions
+
+
+def _interval_rows(path: Path) -> Iterator[tuple[str, str, int, int, str]]:
+    """``(where, region, start, end, strand)`` of a Genomic Benchmarks interval file."""
+    required = ("region", "start", "end", "strand")
+    with open_text(path) as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise TaskDataError(f"{path}:1: missing column(s) {missing}; interval files have "
+                                "id,region,start,end,strand")
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            try:
+                start, end = int(row["start"]), int(row["end"])
+            except (TypeError, ValueError):
+                raise TaskDataError(f"{where}: start/end {row['start']!r}/{row['end']!r} are "
+                                    "not integers") from None
+            if start < 0 or end < start:
+                raise TaskDataError(f"{where}: bad interval {start}-{end} (0-based, half-open)")
+            strand = (row["strand"] or "+").strip() or "+"
+            if strand not in ("+", "-"):
+                raise TaskDataError(f"{where}: strand {row['strand']!r} is not '+', '-' or empty")
+            yield where, row["region"], start, end, strand
+
+
+def _load_derived(spec: TaskSpec, task: derived.DerivedTask) -> Loaded:
+    out: dict[str, Rows] = {}
+    for split in SPLITS:
+        sequences: list[str] = []
+        labels: list[int] = []
+        for w in task.split(split):
+            where = f"derived {w.kind} window {w.contig}:{w.start}-{w.end}({w.strand})"
+            seq, value = check_row(w.sequence, w.label, spec, where)
+            sequences.append(seq)
+            labels.append(value)
+        out[split] = (sequences, labels)
+    return out, task.stats, task.note
+
+
+def _load_derived_splice(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
+    site = source["site"]
+    needed = {"donor": 2, "acceptor": 2, "all": 3}.get(site)
+    if needed is None:
+        raise _source_error(spec, f"source key 'site' is {site!r}; use donor, acceptor or all")
+    if spec.num_classes != needed:
+        raise _source_error(spec, f"site {site!r} gives {needed} classes but the task has "
+                            f"{spec.num_classes} ({list(spec.classes)})")
+    task = derived.splice_windows(
+        _existing_file(spec, "exons", source["exons"]),
+        _existing_file(spec, "fasta", source["fasta"]), site,
+        _typed(spec, source, "window", int, spec.length or 600),
+        test_fraction=_typed(spec, source, "test_fraction", float, 0.2),
+        min_distance=_typed(spec, source, "min_distance", int, 50), seed=seed)
+    return _load_derived(spec, task)
+
+
+def _load_derived_promoter(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
+    if spec.num_classes != 2:
+        raise _source_error(spec, f"a derived promoter task has 2 classes, the task has "
+                            f"{spec.num_classes}")
+    if not source.get("exons") and not source.get("transcripts"):
+        raise _source_error(spec, "source format 'derived_promoter' needs the key 'exons' "
+                            "and/or 'transcripts' (where the TSSs come from)")
+    task = derived.promoter_windows(
+        _existing_file(spec, "fasta", source["fasta"]),
+        exons=_existing_file(spec, "exons", source["exons"]) if source.get("exons") else None,
+        transcripts=(_existing_file(spec, "transcripts", source["transcripts"])
+                     if source.get("transcripts") else None),
+        upstream=_typed(spec, source, "upstream", int, 249),
+        downstream=_typed(spec, source, "downstream", int, 50),
+        exclusion=_typed(spec, source, "exclusion", int, 1000),
+        tss_spacing=_typed(spec, source, "tss_spacing", int, 100),
+        test_fraction=_typed(spec, source, "test_fraction", float, 0.2), seed=seed)
+    return _load_derived(spec, task)
+
+
+LOADERS: dict[str, Callable[[TaskSpec, Mapping, int], Loaded]] = {
+    "parquet": _load_parquet,
+    "csv": _load_csv,
+    "fasta_classes": _load_fasta_classes,
+    "gb_slice": _load_gb_slice,
+    "gb_intervals": _load_gb_intervals,
+    "derived_splice": _load_derived_splice,
+    "derived_promoter": _load_derived_promoter,
+}
+
+
+# --------------------------------------------------------------------------------------
+# subsampling and writing
+# --------------------------------------------------------------------------------------
+
+
+def stratified_subsample(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted row indices of a class-stratified sample of ``n`` rows (all rows if fewer).
+
+    Each class gets its proportional share rounded by the largest-remainder rule, so
+    every class count is within one row of ``n * proportion`` and the total is exactly
+    ``n``; rows within a class are drawn without replacement by ``rng``.
+    """
+    labels = np.asarray(labels)
+    if n >= len(labels):
+        return np.arange(len(labels), dtype=np.int64)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = counts * n / counts.sum()
+    take = np.floor(quota).astype(np.int64)
+    order = np.argsort(-(quota - take), kind="stable")
+    take[order[: n - int(take.sum())]] += 1
+    chosen = [rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False)
+              for c, k in zip(classes, take, strict=True) if k > 0]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def _check_subsample(spec: TaskSpec, subsample: Mapping[str, int] | None) -> dict[str, int]:
+    if subsample is None:
+        return {}
+    if not isinstance(subsample, Mapping):
+        raise _source_error(spec, f"subsample must map split names to row counts, e.g. "
+                            f"{{'train': 1000}}, got {subsample!r}")
+    result = {}
+    for split, n in subsample.items():
+        if split not in SPLITS:
+            raise _source_error(spec, f"subsample split {split!r} is not one of {SPLITS}")
+        if n is None:
+            continue
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise _source_error(spec, f"subsample[{split!r}] = {n!r} must be a positive "
+                                "number of rows")
+        result[split] = int(n)
+    return result
+
+
+def _class_counts(spec: TaskSpec, labels: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(labels, minlength=spec.num_classes)
+    return {name: int(counts[i]) for i, name in enumerate(spec.classes)}
+
+
+def build_task(spec: TaskSpec, source: Mapping, out_dir: str | Path, *,
+               subsample: Mapping[str, int] | None = None, seed: int = 0) -> dict:
+    """Build ``out_dir/{train.csv,test.csv,task.json}`` for ``spec`` from ``source``.
+
+    ``source["format"]`` selects the reader; paths are relative to the current
+    directory. Keys (``kind`` and ``note`` are allowed with every format; ``kind``
+    overrides the default given in brackets, ``note`` is copied to the manifest):
+
+    * ``parquet`` [official]: ``train``, ``test`` = parquet files (HuggingFace
+      conversions); optional ``sequence_column`` (default ``sequence`` or ``seq``,
+      whichever exists) and ``label_column`` (default ``label``); ``hub: true`` only
+      records that the files are HuggingFace downloads. Rows are kept only where a
+      ``task`` column, if present, equals the task name.
+    * ``csv`` [proxy]: ``train``, ``test`` = CSV (.gz) files with ``sequence,label``.
+    * ``fasta_classes`` [proxy]: ``train``, ``test`` = ``{class name: FASTA (.gz)}``.
+    * ``gb_slice`` [slice]: ``csv`` = a Genomic Benchmarks slice table (dataset, split,
+      label_name, ..., seq); label = index of label_name in the task's classes.
+    * ``gb_intervals`` [official]: ``intervals`` = a Genomic Benchmarks task directory
+      (``train|test/<class>.csv.gz``: id, region, start, end, strand; 0-based half-open,
+      empty strand = '+'), ``fasta`` = reference holding the regions (plain or bgzip;
+      a ``.fai`` is used if present, a small file without one is read into memory);
+      optional ``contigs_only`` (bool, default false: skip, and count in the manifest,
+      intervals whose region is not in the FASTA or that run past the record's end,
+      e.g. with the demo slice) and ``region_map`` (``{interval region: FASTA record}``).
+      Sequence = ``ref[region][start:end]``, reverse-complemented on '-', upper case.
+    * ``derived_splice`` [derived]: ``exons`` (exon table CSV or GTF), ``fasta``,
+      ``site`` (``donor`` | ``acceptor`` | ``all``); optional ``window`` (default: the
+      task length, else 600), ``test_fraction`` (0.2), ``min_distance`` (50).
+      See :mod:`ldarnet.evaluation.derived`.
+    * ``derived_promoter`` [derived]: ``fasta`` and at least one of ``exons`` /
+      ``transcripts`` (canonical transcript TSV); optional ``upstream`` (249),
+      ``downstream`` (50), ``exclusion`` (1000), ``tss_spacing`` (100),
+      ``test_fraction`` (0.2).
+
+    Every row is checked like :func:`~ldarnet.evaluation.task_data.read_split`.
+    ``subsample = {"train": N, "test": M}`` keeps a class-stratified random sample of
+    N (M) rows of that split (a smaller split is kept whole); ``seed`` drives it (and
+    the derived tasks' draws), each split with its own stream.
+
+    The manifest (returned and written as ``task.json``) holds task, suite, group,
+    label, length, classes, format, kind, note, the source mapping, format-specific
+    ``details`` (skipped intervals, derivation counts...), ``subsample`` (null or
+    ``{"train": N, "test": M, "seed": s}``) and per split (``splits.train`` /
+    ``splits.test``): ``file``, ``sha256``, ``bytes``, ``rows`` and ``counts``
+    (``{class name: rows}``) after subsampling, ``rows_before_subsample`` and
+    ``counts_before_subsample``. All three files are written to temporaries and
+    renamed at the end (the old manifest is removed first, so a directory with a
+    ``task.json`` is always complete); on any error nothing new is left behind.
+    """
+    fmt = _check_source(spec, source)
+    sample_sizes = _check_subsample(spec, subsample)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise _source_error(spec, f"seed {seed!r} must be a non-negative integer")
+    loaded, details, derived_note = LOADERS[fmt](spec, source, int(seed))
+
+    splits: dict[str, TaskSplit] = {}
+    split_info: dict[str, dict[str, Any]] = {}
+    for index, split in enumerate(SPLITS):
+        sequences, labels = loaded[split]
+        if not sequences:
+            raise TaskDataError(f"task {spec.name}: the {split} split of the source is empty "
+                                f"(format {fmt}); check the source files (and, for intervals, "
+                                "whether every region was skipped)")
+        full = TaskSplit(sequences, np.asarray(labels, dtype=np.int64))
+        info: dict[str, Any] = {"rows_before_subsample": len(full),
+                                "counts_before_subsample": _class_counts(spec, full.labels)}
+        if split in sample_sizes:
+            rng = np.random.default_rng([int(seed), index])
+            full = full.subset(stratified_subsample(full.labels, sample_sizes[split], rng))
+        info["rows"] = len(full)
+        info["counts"] = _class_counts(spec, full.labels)
+        splits[split] = full
+        split_info[split] = info
+
+    note = " ".join(part for part in (str(source.get("note") or "").strip(), derived_note)
+                    if part)
+    out_dir = Path(out_dir)
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    temps: list[Path] = []
+    placed: list[Path] = []
+    try:
+        for split in SPLITS:
+            tmp = temp_path(out_dir / f"{split}.csv")
+            temps.append(tmp)
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                write_split_to(fh, splits[split])
+            split_info[split] = {"file": f"{split}.csv", "sha256": file_sha256(tmp),
+                                 "bytes": tmp.stat().st_size, **split_info[split]}
+        manifest = {
+            "task": spec.name,
+            "suite": spec.suite,
+            "group": spec.group,
+            "label": spec.label,
+            "length": spec.length,
+            "classes": list(spec.classes),
+            "format": fmt,
+            "kind": source.get("kind", DEFAULT_KIND[fmt]),
+            "note": note,
+            "source": _jsonable(source),
+            "details": _jsonable(details),
+            "subsample": ({**{s: sample_sizes.get(s) for s in SPLITS}, "seed": int(seed)}
+                          if sample_sizes else None),
+            "splits": split_info,
+            "ldarnet_version": __version__,
+        }
+        tmp_manifest = temp_path(out_dir / MANIFEST)
+        temps.append(tmp_manifest)
+        with open(tmp_manifest, "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, indent=2)
+            fh.write("\n")
+        (out_dir / MANIFEST).unlink(missing_ok=True)
+        for tmp, name in zip(temps, [f"{s}.csv" for s in SPLITS] + [MANIFEST], strict=True):
+            os.replace(tmp, out_dir / name)
+            placed.append(out_dir / name)
+    except BaseException:
+        remove(temps)
+        remove(placed)
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
+    return manifest
