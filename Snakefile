@@ -19,6 +19,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/genome.smk"
 include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/boundaries.smk"
 
 
@@ -26,6 +27,7 @@ localrules:
     all,
     download_genome,
     download_annotation,
+    fetch_task,
 
 
 rule all:

@@ -1,7 +1,13 @@
-"""Run every benchmark and write docs/performance.md (``make bench``)."""
+"""Run the benchmarks and write docs/performance.md (``make bench``).
+
+``python benchmarks/run_all.py dag_build`` reruns only the named benchmarks and keeps the
+other sections of docs/performance.md as they were measured (each section names its own
+run; ratios are only ever compared within one section).
+"""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import sys
@@ -20,24 +26,48 @@ from benchmarks import (  # noqa: E402
 )
 from benchmarks.common import machine_line  # noqa: E402
 
+BENCHMARKS = {"ssd_scan": ssd_scan, "model_speed": model_speed, "tiling": tiling,
+              "pretrain_speed": pretrain_speed, "segment_speed": segment_speed,
+              "dag_build": dag_build}
+
+
+# The first heading each benchmark writes: a module's section runs to the next one's.
+FIRST_HEADING = {"ssd_scan": "## SSD scan", "model_speed": "## Training step",
+                 "tiling": "## Genome stage", "pretrain_speed": "## Pretraining on CPU",
+                 "segment_speed": "## Boundary segmentation", "dag_build": "## Building the DAG"}
+
+
+def _existing_sections(path: Path) -> dict[str, str]:
+    """The current text of docs/performance.md for each benchmark."""
+    if not path.is_file():
+        return {}
+    text = path.read_text()
+    starts = sorted((text.find(head), name) for name, head in FIRST_HEADING.items()
+                    if text.find(head) >= 0)
+    bounds = [pos for pos, _ in starts] + [len(text)]
+    return {name: text[pos:bounds[i + 1]] for i, (pos, name) in enumerate(starts)}
+
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("only", nargs="*", choices=list(BENCHMARKS), metavar="NAME",
+                        help="benchmarks to rerun (default: all)")
+    names = parser.parse_args().only or list(BENCHMARKS)
     os.chdir(ROOT)
-    sections = [
-        ssd_scan.markdown(ssd_scan.run()),
-        model_speed.markdown(model_speed.run()),
-        tiling.markdown(tiling.run()),
-        pretrain_speed.markdown(pretrain_speed.run()),
-        segment_speed.markdown(segment_speed.run()),
-        dag_build.markdown(dag_build.run()),
-    ]
+    path = ROOT / "docs" / "performance.md"
+    kept = _existing_sections(path)
+    sections = []
+    for name, module in BENCHMARKS.items():
+        if name in names or name not in kept:
+            sections.append(module.markdown(module.run()))
+        else:
+            sections.append(kept[name].rstrip("\n") + "\n")
     header = (
         "# Performance\n\n"
         "Written by `make bench` (benchmarks/run_all.py); every ratio is measured side by "
         "side in one run on the same machine. Do not edit by hand.\n\n"
         f"Measured {datetime.date.today().isoformat()} on: {machine_line()}.\n\n"
     )
-    path = ROOT / "docs" / "performance.md"
     text = header + "\n".join(sections)
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text)

@@ -13,22 +13,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from ldarnet.analysis.density import DensityError
-from ldarnet.analysis.junctions import AnnotationError
-from ldarnet.analysis.motifs import MotifError
-from ldarnet.analysis.profiles import ProfileError
-from ldarnet.analysis.segment import SegmentError
-from ldarnet.analysis.stats import StatsError
-from ldarnet.analysis.tracks import TrackError
-from ldarnet.data.download import DownloadError
-from ldarnet.data.fasta import FastaError
-from ldarnet.data.genome import GenomeError
-from ldarnet.data.shards import ShardError
-from ldarnet.data.splits import SplitError
-from ldarnet.data.tiling import TilingError
-from ldarnet.model.config import ConfigError, load_model_config
-from ldarnet.train.checkpoint import CheckpointError
-from ldarnet.train.train_config import TrainConfigError
+from ldarnet.cli_eval import add_eval_commands
 
 
 class UserError(Exception):
@@ -36,6 +21,7 @@ class UserError(Exception):
 
 
 def _cmd_model_info(args: argparse.Namespace) -> int:
+    from ldarnet.model.config import load_model_config
     from ldarnet.model.summary import model_summary
 
     summary = model_summary(load_model_config(args.config))
@@ -133,7 +119,7 @@ def _cmd_prepare_genome(args: argparse.Namespace) -> int:
 def _split_intervals(args: argparse.Namespace) -> dict:
     """The split intervals chosen by ``tile``'s flags (two mutually exclusive methods)."""
     from ldarnet.data.genome import open_genome
-    from ldarnet.data.splits import bed_split, chromosome_split
+    from ldarnet.data.splits import SplitError, bed_split, chromosome_split
 
     chromosome_flags = [f for f, v in (("--valid-contigs", args.valid_contigs),
                                         ("--test-contigs", args.test_contigs),
@@ -334,7 +320,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--motif-stats", nargs="*", default=[], help="motif_stats.tsv files")
     p.add_argument("--out", required=True, help="table (.tsv; a .md is written beside it)")
     p.set_defaults(func=_cmd_boundary_table)
+
+    add_eval_commands(sub)
     return parser
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean bad input, reported in one line (not a traceback).
+
+    Imported only when an exception is being handled: the modules that define them pull
+    in torch, scipy and matplotlib, and a table or selection job should not pay ~2 s of
+    imports for an error path it never takes.
+    """
+    from ldarnet.analysis.density import DensityError
+    from ldarnet.analysis.junctions import AnnotationError
+    from ldarnet.analysis.motifs import MotifError
+    from ldarnet.analysis.profiles import ProfileError
+    from ldarnet.analysis.segment import SegmentError
+    from ldarnet.analysis.stats import StatsError
+    from ldarnet.analysis.tracks import TrackError
+    from ldarnet.data.download import DownloadError
+    from ldarnet.data.fasta import FastaError
+    from ldarnet.data.genome import GenomeError
+    from ldarnet.data.shards import ShardError
+    from ldarnet.data.splits import SplitError
+    from ldarnet.data.tiling import TilingError
+    from ldarnet.evaluation.errors import EvaluationError
+    from ldarnet.evaluation.registry import RegistryError
+    from ldarnet.evaluation.source_config import SourceConfigError
+    from ldarnet.evaluation.task_data import TaskDataError
+    from ldarnet.model.config import ConfigError
+    from ldarnet.report.eval_tables import TableError
+    from ldarnet.train.checkpoint import CheckpointError
+    from ldarnet.train.train_config import TrainConfigError
+
+    return (ConfigError, UserError, FileNotFoundError, DownloadError, FastaError, GenomeError,
+            SplitError, TilingError, ShardError, TrainConfigError, CheckpointError,
+            SegmentError, AnnotationError, TrackError, MotifError, ProfileError, StatsError,
+            DensityError, RegistryError, TaskDataError, SourceConfigError, EvaluationError,
+            TableError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -343,10 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ConfigError, UserError, FileNotFoundError, DownloadError, FastaError, GenomeError,
-            SplitError, TilingError, ShardError, TrainConfigError, CheckpointError,
-            SegmentError, AnnotationError, TrackError, MotifError, ProfileError,
-            StatsError, DensityError) as err:
+    except Exception as err:
+        if not isinstance(err, user_errors()):
+            raise
         print(f"ldarnet {args.command}: error: {err}", file=sys.stderr)
         return 2
 

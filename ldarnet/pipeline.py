@@ -114,6 +114,49 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
         raise WorkflowConfigError(
             f"config grid.learning_rates: values collide when written as text: {labels}"
         )
+    _check_evaluation(config, root)
+
+
+def _check_evaluation(config: dict[str, Any], root: Path) -> None:
+    """Evaluation cross-references: models, registry tasks, sources, folds."""
+    from ldarnet.evaluation.registry import RegistryError, load_registry
+    from ldarnet.evaluation.source_config import SourceConfigError, load_sources
+
+    ev = config["evaluation"]
+    _known(ev["models"], config["pretrain"]["models"], "evaluation.models",
+           "pretrained models (pretrain.models)")
+    if ev["pretrain_seed"] not in config["pretrain"]["seeds"]:
+        raise WorkflowConfigError(
+            f"config evaluation.pretrain_seed: {ev['pretrain_seed']} is not among "
+            f"pretrain.seeds {config['pretrain']['seeds']}"
+        )
+    _exists(ev["registry"], "evaluation.registry", root)
+    try:
+        registry = load_registry(root / ev["registry"])
+    except RegistryError as err:
+        raise WorkflowConfigError(f"config evaluation.registry: {err}") from None
+    missing = [t for t in config["tasks"] if t not in registry]
+    if missing:
+        raise WorkflowConfigError(
+            f"config tasks: {missing} are not in the registry {ev['registry']}"
+        )
+    if ev["sources"]:
+        _exists(ev["sources"], "evaluation.sources", root)
+        try:
+            sources = load_sources(root / ev["sources"])
+        except SourceConfigError as err:
+            raise WorkflowConfigError(f"config evaluation.sources: {err}") from None
+        unknown = sorted(set(sources) - set(registry))
+        if unknown:
+            raise WorkflowConfigError(
+                f"config evaluation.sources: {ev['sources']} names unknown task(s) {unknown}"
+            )
+    bad = [k for k in ev["grid_folds"] if k >= config["folds"]]
+    if bad:
+        raise WorkflowConfigError(
+            f"config evaluation.grid_folds: {bad} do not exist with folds={config['folds']} "
+            f"(folds are numbered 0..{config['folds'] - 1})"
+        )
 
 
 SLURM_VARIABLES = ("LDARNET_SLURM_ACCOUNT", "LDARNET_SLURM_PARTITION")

@@ -102,6 +102,12 @@ def test_schema_rejects_bad_configs(change, fragment: str) -> None:
         (lambda c: c["genome"]["split"].update(valid=["chrY"]), "not in genome.contigs"),
         (lambda c: c["genome"].update(url=None), "genome.url"),
         (lambda c: c["grid"].update(learning_rates=[1.0e-4, 0.0001]), "collide"),
+        (lambda c: c["evaluation"].update(models=["fixedgrid"]),
+         "evaluation.models: unknown model(s) ['fixedgrid']"),
+        (lambda c: c["evaluation"].update(pretrain_seed=7), "evaluation.pretrain_seed: 7"),
+        (lambda c: c["evaluation"].update(grid_folds=[10]), "evaluation.grid_folds: [10]"),
+        (lambda c: c["evaluation"].update(sources="config/none.yaml"),
+         "evaluation.sources: file config/none.yaml does not exist"),
     ],
 )
 def test_semantic_checks_name_the_key(change, fragment: str) -> None:
@@ -134,10 +140,14 @@ def test_paper_dag_with_the_slurm_profile_exact_command() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Using profile slurm" in proc.stdout + proc.stderr
     stats = _job_stats(proc.stdout)
+    # 27 tasks: 2 downloads and 1 preparation each, 36 grid points, 3 CV seeds, 6 tables
     assert stats == {"download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "pretrain": 1,
+                     "fetch_task": 54, "prepare_task": 27, "finetune_grid": 27 * 36,
+                     "select_config": 27, "finetune_cv": 27 * 3, "eval_summary": 27,
+                     "eval_table": 6,
                      "download_annotation": 1, "segment_genome": 1, "splice_alignment": 1,
                      "motif_alignment": 1, "locus_figure": 1, "boundary_table": 1, "all": 1,
-                     "total": 11}
+                     "total": 1205}
     assert "--valid-contigs chr20 --test-contigs chr21" in proc.stdout
     assert "--window 4096" in proc.stdout
     # 4 GPUs: one process per GPU through torchrun, on the 110M model
@@ -153,7 +163,10 @@ def test_demo_dag() -> None:
     # the demo uses the shipped slice: no download
     assert stats == {"prepare_genome": 1, "tile_genome": 1, "pretrain": 1, "segment_genome": 1,
                      "splice_alignment": 1, "motif_alignment": 1, "locus_figure": 1,
-                     "boundary_table": 1, "boundary_density": 1, "all": 1, "total": 10}
+                     "boundary_table": 1, "boundary_density": 1,
+                     "prepare_task": 5, "finetune_grid": 5 * 2, "select_config": 5,
+                     "finetune_cv": 5, "eval_summary": 5, "eval_table": 6,
+                     "all": 1, "total": 46}
     assert "--split-method bed" in proc.stdout
     assert "torchrun" not in proc.stdout and "--device cpu" in proc.stdout
 
@@ -162,6 +175,25 @@ def test_single_target_builds_only_its_part() -> None:
     proc = _snakemake("--profile", "slurm", "results/genome/hg38/genome.fa", "-n", "--forceall")
     assert proc.returncode == 0, proc.stderr
     assert _job_stats(proc.stdout) == {"download_genome": 1, "prepare_genome": 1, "total": 2}
+
+
+def test_one_table_builds_only_its_tasks() -> None:
+    """`snakemake results/tables/histone.tsv`: the 10 histone tasks and what they need."""
+    proc = _snakemake("--profile", "slurm", "results/tables/histone.tsv", "-n", "--forceall",
+                      env={"LDARNET_SLURM_ACCOUNT": "p", "LDARNET_SLURM_PARTITION": "cpuq",
+                           "LDARNET_SLURM_GPU_PARTITION": "gpuq"})
+    assert proc.returncode == 0, proc.stderr
+    assert _job_stats(proc.stdout) == {
+        "download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "pretrain": 1,
+        "fetch_task": 20, "prepare_task": 10, "finetune_grid": 360, "select_config": 10,
+        "finetune_cv": 30, "eval_summary": 10, "eval_table": 1, "total": 445}
+    assert "H3K36me3" in proc.stdout and "promoter_all" not in proc.stdout
+    # grid jobs never get the test split; CV jobs are one-GPU jobs on the GPU partition
+    grid = proc.stdout.split("rule finetune_grid:", 1)[1].split("Shell command", 1)[0]
+    assert "train.csv" in grid and "test.csv" not in grid
+    cv = proc.stdout.split("rule finetune_cv:", 1)[1].split("Shell command", 1)[0]
+    assert "slurm_partition=gpuq" in cv and "gpu=1" in cv and "cpus_per_gpu=8" in cv
+    assert "--plateau-mode max --decay-exemptions standard" in proc.stdout
 
 
 def test_lint_is_clean() -> None:

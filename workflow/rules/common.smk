@@ -4,6 +4,8 @@ from snakemake.utils import validate
 import os
 from urllib.parse import urlparse
 
+from ldarnet.evaluation.registry import load_registry
+from ldarnet.evaluation.source_config import load_sources, source_inputs, task_source
 from ldarnet.pipeline import check_config, check_slurm_environment, lr_label
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -24,6 +26,8 @@ wildcard_constraints:
     fold=r"\d+",
     seed=r"\d+",
     gene=r"[A-Za-z0-9._-]+",
+    task=r"[A-Za-z0-9_]+",
+    table="histone|promoters|enhancers|splice|genomic_benchmarks|nt_summary",
 
 
 def log_path(rule_name, *parts):
@@ -137,10 +141,80 @@ def boundary_targets():
     return out
 
 
+# ---------------------------------------------------------- evaluation stage helpers
+EVAL = config["evaluation"]
+REGISTRY = load_registry(EVAL["registry"])
+SOURCES = load_sources(EVAL["sources"])
+TASKS = list(config["tasks"])
+GRID = [(lr_label(lr), bs) for lr in config["grid"]["learning_rates"]
+        for bs in config["grid"]["batch_sizes"]]
+NT_TABLES = ("histone", "promoters", "enhancers", "splice")
+
+
+def task_source_inputs(wildcards):
+    """The registry and every file the task's source names (parquet caches for the hub)."""
+    files = source_inputs(task_source(wildcards.task, SOURCES))
+    return {"registry": EVAL["registry"], "sources": files}
+
+
+def subsample_args(wildcards):
+    sub = EVAL["subsample"]
+    if not sub:
+        return ""
+    return (f"--subsample-train {sub['train']} --subsample-test {sub['test']} "
+            f"--subsample-seed {sub['seed']}")
+
+
+def eval_checkpoint(wildcards):
+    """The pretrained weights a model entry is fine-tuned from."""
+    return f"results/pretrain/{wildcards.model}/seed{EVAL['pretrain_seed']}/model.safetensors"
+
+
+def finetune_options(wildcards):
+    """Protocol switches of finetune-grid / finetune-cv (config evaluation.*)."""
+    device = "cuda" if EVAL["gpus"] > 0 else "cpu"
+    return (f"--registry {EVAL['registry']} --n-splits {config['folds']} "
+            f"--max-epochs {EVAL['max_epochs']} --patience {EVAL['patience']} "
+            f"--plateau-mode {EVAL['plateau_mode']} "
+            f"--decay-exemptions {EVAL['decay_exemptions']} "
+            f"--eval-batch-size {EVAL['eval_batch_size']} --device {device} --no-progress")
+
+
+def grid_results(wildcards):
+    """The 36 (or configured) grid points of one model and task."""
+    return [f"results/eval/{wildcards.model}/{wildcards.task}/grid/lr{lr}_bs{bs}.json"
+            for lr, bs in GRID]
+
+
+def table_tasks(table):
+    """Configured tasks shown in ``table`` (nt_summary: every configured NT task)."""
+    if table == "nt_summary":
+        return [t for t in TASKS if REGISTRY[t].suite == "nt"]
+    return [t for t in TASKS if REGISTRY[t].group == table]
+
+
+def table_summaries(wildcards):
+    tasks = table_tasks(wildcards.table)
+    if not tasks:
+        raise ValueError(
+            f"results/tables/{wildcards.table}.tsv: none of the configured tasks belongs to "
+            f"this table; add one to `tasks` in the config"
+        )
+    return [f"results/eval/{model}/{task}/summary.json"
+            for model in EVAL["models"] for task in tasks]
+
+
+def evaluation_targets():
+    """Every results table that has at least one configured task."""
+    tables = NT_TABLES + ("genomic_benchmarks", "nt_summary")
+    return [f"results/tables/{t}.tsv" for t in tables if table_tasks(t)]
+
+
 def all_targets():
     """Everything `rule all` builds for this config."""
     targets = genome_targets()
     targets += pretrain_targets()
+    targets += evaluation_targets()
     targets += boundary_targets()
     return targets
 

@@ -1,0 +1,282 @@
+"""The ``ldarnet`` sub-commands of the downstream evaluation (one per workflow rule).
+
+fetch-task → prepare-task → finetune-grid (× grid) → select-config → finetune-cv (× seeds)
+→ eval-summary → eval-table. Kept apart from ldarnet/cli.py so that the pretraining and
+boundary commands do not import the evaluation stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from ldarnet.data.atomic import write_json
+
+
+def _read_json(path: str | Path) -> dict:
+    """A JSON result of an earlier step; a missing or damaged one is a one-line error."""
+    from ldarnet.cli import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; run the step that writes it first")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(
+            f"{path} is not readable JSON ({err}); rerun the step that writes it"
+        ) from None
+
+
+def _write_result(path: str | Path, data: dict) -> None:
+    """Write a step's JSON result atomically, creating its directory."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, data)
+
+
+def _registry(path: str):
+    from ldarnet.evaluation.registry import load_registry
+
+    return load_registry(path)
+
+
+def _spec(args: argparse.Namespace):
+    from ldarnet.cli import UserError
+
+    registry = _registry(args.registry)
+    if args.task not in registry:
+        raise UserError(f"task {args.task!r} is not in the registry {args.registry}; "
+                        f"known tasks: {', '.join(registry)}")
+    return registry[args.task]
+
+
+def _device(name: str | None) -> str:
+    import torch
+
+    from ldarnet.cli import UserError
+
+    device = name or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
+    return device
+
+
+def _finetune_config(args: argparse.Namespace, lr: float, batch_size: int, seed: int):
+    from ldarnet.evaluation.finetune import FinetuneConfig
+
+    return FinetuneConfig(
+        lr=lr, batch_size=batch_size, max_epochs=args.max_epochs, patience=args.patience,
+        plateau_mode=args.plateau_mode, decay_exemptions=args.decay_exemptions,
+        eval_batch_size=args.eval_batch_size, seed=seed, device=_device(args.device),
+    )
+
+
+def _backbone_loader(model: str, device: str):
+    """A function that loads the pretrained backbone afresh (every fold starts from it)."""
+    from ldarnet.model.pretrained import load_pretrained
+
+    def load():
+        return load_pretrained(model, device=device)
+
+    load()  # fail now, with the loader's message, rather than inside the first fold
+    return load
+
+
+def _cmd_fetch_task(args: argparse.Namespace) -> int:
+    from ldarnet.evaluation.hub import fetch_split
+    from ldarnet.evaluation.source_config import hub_cache
+
+    spec = _spec(args)
+    for split in args.split:
+        dest = args.out if args.out else hub_cache(spec.name, split)
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        lock = fetch_split(spec, split, dest, revision=args.revision, base_url=args.base_url,
+                           offline=args.offline)
+        print(json.dumps(lock))
+    return 0
+
+
+def _cmd_prepare_task(args: argparse.Namespace) -> int:
+    from ldarnet.evaluation.source_config import load_sources, task_source
+    from ldarnet.evaluation.sources import build_task
+
+    spec = _spec(args)
+    source = task_source(spec.name, load_sources(args.sources))
+    subsample = None
+    if args.subsample_train or args.subsample_test:
+        subsample = {k: v for k, v in (("train", args.subsample_train),
+                                       ("test", args.subsample_test)) if v}
+    manifest = build_task(spec, source, args.out, subsample=subsample, seed=args.subsample_seed)
+    print(json.dumps(manifest, indent=2))
+    return 0
+
+
+def _cmd_finetune_grid(args: argparse.Namespace) -> int:
+    from ldarnet.evaluation.protocol import run_grid_point
+
+    spec = _spec(args)
+    cfg = _finetune_config(args, args.lr, args.batch_size, args.seed)
+    result = run_grid_point(args.task_dir, spec, _backbone_loader(args.model, cfg.device), cfg,
+                            folds=args.folds, n_splits=args.n_splits,
+                            progress=not args.no_progress)
+    _write_result(args.out, result)
+    print(f"{args.out}: {spec.name} lr={args.lr:g} bs={args.batch_size}: validation MCC "
+          f"{result['val_mcc']:.4f} over fold(s) {args.folds}")
+    return 0
+
+
+def _cmd_select_config(args: argparse.Namespace) -> int:
+    from ldarnet.evaluation.selection import select_configuration
+
+    grid = []
+    for path in args.grid:
+        point = _read_json(path)
+        # every top-level key but the per-epoch runs: a grid file that carries test
+        # metrics is refused by the selection instead of being silently trimmed
+        grid.append({**{k: v for k, v in point.items() if k != "runs"}, "file": path})
+    chosen = select_configuration(grid)
+    chosen["grid"] = grid
+    _write_result(args.out, chosen)
+    print(f"{args.out}: lr={chosen['lr']:g} bs={chosen['batch_size']} "
+          f"(validation MCC {chosen['val_mcc']:.4f}, best of {len(grid)})")
+    return 0
+
+
+def _cmd_finetune_cv(args: argparse.Namespace) -> int:
+    from ldarnet.evaluation.protocol import run_cv
+
+    spec = _spec(args)
+    selected = _read_json(args.selected)
+    cfg = _finetune_config(args, float(selected["lr"]), int(selected["batch_size"]), args.seed)
+    out_dir = Path(args.out).parent
+    result = run_cv(args.task_dir, spec, _backbone_loader(args.model, cfg.device), cfg,
+                    n_splits=args.n_splits, out_dir=out_dir, progress=not args.no_progress)
+    result["selected"] = args.selected
+    _write_result(args.out, result)
+    mcc = result["test"]["mcc"]
+    print(f"{args.out}: {spec.name} seed {args.seed}: test MCC {mcc['mean']:.4f} ± "
+          f"{mcc['ci95']:.4f} over {mcc['n']} folds")
+    return 0
+
+
+def _cmd_eval_summary(args: argparse.Namespace) -> int:
+    from ldarnet.evaluation.protocol import summarize_task
+    from ldarnet.evaluation.task_data import read_manifest
+
+    cv = [_read_json(p) for p in args.cv]
+    selected = _read_json(args.selected)
+    summary = summarize_task(cv, selected, read_manifest(args.task_dir), args.model_name)
+    _write_result(args.out, summary)
+    mcc = summary["test"]["mcc"]
+    print(f"{args.out}: MCC {mcc['mean']:.4f} ± {mcc['ci95']:.4f} (n={mcc['n']})")
+    return 0
+
+
+def _cmd_eval_table(args: argparse.Namespace) -> int:
+    from ldarnet.report import eval_tables as et
+
+    registry = _registry(args.registry)
+    summaries = [_read_json(p) for p in args.summaries]
+    notes_by_task = {s["task"]: s.get("note", "") for s in summaries}
+    nt = et.load_nt_baselines(args.nt_baselines)
+    if args.table == "genomic_benchmarks":
+        rows = et.gb_rows(summaries, registry, et.load_gb_baselines(args.gb_baselines))
+        notes = ["Published Genomic Benchmarks numbers are accuracy (one run or 5 seeds; "
+                 "protocols in config/baselines/gb.tsv), so accuracy is the comparable column."]
+        et.write_table(args.out, rows, "Genomic Benchmarks (9 tasks)",
+                       notes + et.data_notes(rows, notes_by_task), et.MD_GB_COLUMNS)
+    elif args.table == "nt_summary":
+        rows = et.nt_rows(summaries, registry, nt)
+        summary = et.nt_summary_rows(rows, nt)
+        et.write_table(args.out, summary, "NT summary: wins among < 300M models and overall",
+                       [et.WIN_RULE, *et.data_notes(rows, notes_by_task)])
+    else:
+        rows = et.nt_rows(summaries, registry, nt)
+        notes = ["MCC×100: mean ± 95 % t-interval over all (seed, fold) runs on the test "
+                 "split; release numbers: 10 folds, one seed (spec section 7).", et.WIN_RULE]
+        et.write_table(args.out, rows, et.NT_GROUP_TITLES[args.table],
+                       notes + et.data_notes(rows, notes_by_task), et.MD_NT_COLUMNS)
+    print(f"{args.out}: {len(rows)} row(s)")
+    return 0
+
+
+def _finetune_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task", help="task name (config/tasks.tsv)")
+    p.add_argument("--registry", default="config/tasks.tsv", help="task registry TSV")
+    p.add_argument("--task-dir", required=True, help="prepared task (ldarnet prepare-task)")
+    p.add_argument("--model", required=True, help="pretrained run directory or .safetensors")
+    p.add_argument("--n-splits", type=int, default=10, help="K of the K-fold split")
+    p.add_argument("--max-epochs", type=int, default=100)
+    p.add_argument("--patience", type=int, default=5, help="early stopping on validation MCC")
+    p.add_argument("--plateau-mode", choices=["max", "min"], default="max",
+                   help="LR halving on validation MCC: max (correct) or min (the release)")
+    p.add_argument("--decay-exemptions", choices=["standard", "release"], default="standard")
+    p.add_argument("--eval-batch-size", type=int, default=128)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help="result JSON")
+
+
+def add_eval_commands(sub: argparse._SubParsersAction) -> None:
+    """Register the evaluation sub-commands on the ``ldarnet`` parser."""
+    p = sub.add_parser("fetch-task", help="download a task's NT/GB split from HuggingFace")
+    p.add_argument("task")
+    p.add_argument("--registry", default="config/tasks.tsv")
+    p.add_argument("--split", nargs="+", default=["train", "test"], choices=["train", "test"])
+    p.add_argument("--revision", default="refs/convert/parquet",
+                   help="dataset revision (a commit hash pins it)")
+    p.add_argument("--base-url", default="https://huggingface.co")
+    p.add_argument("--offline", action="store_true",
+                   default=os.environ.get("LDARNET_OFFLINE") == "1",
+                   help="use the cache only (also LDARNET_OFFLINE=1)")
+    p.add_argument("--out", default=None, help="parquet path (default: the workflow cache)")
+    p.set_defaults(func=_cmd_fetch_task)
+
+    p = sub.add_parser("prepare-task", help="build a task's train.csv/test.csv/task.json")
+    p.add_argument("task")
+    p.add_argument("--registry", default="config/tasks.tsv")
+    p.add_argument("--sources", default=None, help="sources YAML (default: HuggingFace)")
+    p.add_argument("--subsample-train", type=int, default=0, help="stratified rows (0 = all)")
+    p.add_argument("--subsample-test", type=int, default=0, help="stratified rows (0 = all)")
+    p.add_argument("--subsample-seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="task directory")
+    p.set_defaults(func=_cmd_prepare_task)
+
+    p = sub.add_parser("finetune-grid", help="one grid configuration, validation MCC only")
+    _finetune_options(p)
+    p.add_argument("--lr", type=float, required=True)
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--folds", type=int, nargs="+", default=[0], help="grid fold(s)")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=_cmd_finetune_grid)
+
+    p = sub.add_parser("select-config", help="choose the grid configuration by validation MCC")
+    p.add_argument("--grid", nargs="+", required=True, help="finetune-grid JSON files")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_select_config)
+
+    p = sub.add_parser("finetune-cv", help="the selected configuration on every fold (resumes)")
+    _finetune_options(p)
+    p.add_argument("--selected", required=True, help="select-config JSON")
+    p.add_argument("--seed", type=int, required=True)
+    p.set_defaults(func=_cmd_finetune_cv)
+
+    p = sub.add_parser("eval-summary", help="pool a task's CV runs of all seeds")
+    p.add_argument("--cv", nargs="+", required=True, help="finetune-cv JSON files")
+    p.add_argument("--selected", required=True)
+    p.add_argument("--task-dir", required=True)
+    p.add_argument("--model-name", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_eval_summary)
+
+    p = sub.add_parser("eval-table", help="render one results table (TSV + Markdown)")
+    p.add_argument("table", choices=["histone", "promoters", "enhancers", "splice",
+                                     "genomic_benchmarks", "nt_summary"])
+    p.add_argument("--summaries", nargs="+", required=True, help="eval-summary JSON files")
+    p.add_argument("--registry", default="config/tasks.tsv")
+    p.add_argument("--nt-baselines", default="config/baselines/nt.tsv")
+    p.add_argument("--gb-baselines", default="config/baselines/gb.tsv")
+    p.add_argument("--out", required=True, help="table .tsv (a .md is written beside it)")
+    p.set_defaults(func=_cmd_eval_table)

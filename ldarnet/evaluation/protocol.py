@@ -1,0 +1,155 @@
+"""The evaluation protocol as three steps a workflow can run as separate jobs.
+
+1. ``run_grid_point``: one (learning rate, batch size) of the grid, fine-tuned on the
+   configured grid fold(s) of the task's **train** split and scored on the held-out
+   validation part only. It is handed no test data at all, so model selection cannot
+   see the test labels (the workflow rule does not even list ``test.csv`` as an input).
+2. ``select_configuration`` (ldarnet.evaluation.selection) on the grid's validation MCCs.
+3. ``run_cv``: the selected configuration on every fold of ``KFold(k, shuffle, 42)`` for
+   one seed; the official test split is the test set of every fold (spec 4.2). Each fold
+   is written to its own JSON as soon as it finishes and skipped when the job restarts,
+   so a pre-empted 10-fold job resumes where it stopped.
+
+``summarize_task`` pools the CV runs of all seeds into the numbers the tables print.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ldarnet.data.atomic import write_json
+from ldarnet.evaluation.errors import EvaluationError
+from ldarnet.evaluation.finetune import FinetuneConfig, finetune_fold
+from ldarnet.evaluation.folds import kfold_splits
+from ldarnet.evaluation.metrics import summarize
+from ldarnet.evaluation.registry import TaskSpec
+from ldarnet.evaluation.task_data import read_split
+from ldarnet.model.ldarnet import LDARNet
+
+METRICS = ("mcc", "accuracy", "f1", "auroc")
+FOLD_SEED = 42  # KFold's random_state in the release (spec 4.2); the folds never vary
+
+
+class ProtocolError(EvaluationError):
+    """Inconsistent evaluation inputs (e.g. a fold result from another configuration)."""
+
+
+def _settings(cfg: FinetuneConfig) -> dict[str, Any]:
+    """The fine-tuning settings a result depends on (checked before a fold is reused)."""
+    return {"lr": cfg.lr, "batch_size": cfg.batch_size, "seed": cfg.seed,
+            "max_epochs": cfg.max_epochs, "patience": cfg.patience,
+            "plateau_mode": cfg.plateau_mode, "decay_exemptions": cfg.decay_exemptions,
+            "weight_decay": cfg.weight_decay}
+
+
+def _check_folds(folds: Sequence[int], n_splits: int) -> None:
+    bad = [k for k in folds if not 0 <= k < n_splits]
+    if bad or not folds:
+        raise ProtocolError(f"fold(s) {bad or list(folds)} not in 0..{n_splits - 1}; "
+                            f"choose folds of the {n_splits}-fold split")
+
+
+def run_grid_point(task_dir: str | Path, spec: TaskSpec,
+                   load_backbone: Callable[[], LDARNet], cfg: FinetuneConfig,
+                   folds: Sequence[int], n_splits: int, progress: bool = True) -> dict:
+    """Validation scores of one grid configuration (the test split is never opened)."""
+    _check_folds(folds, n_splits)
+    train = read_split(Path(task_dir) / "train.csv", spec)
+    splits = kfold_splits(len(train), n_splits, seed=FOLD_SEED)
+    runs = []
+    for k in folds:
+        fit_idx, val_idx = splits[k]
+        result = finetune_fold(load_backbone, train.subset(fit_idx), train.subset(val_idx),
+                               spec.num_classes, cfg, test=None, progress=progress)
+        runs.append({"fold": k, **result.to_dict()})
+    val_mcc = [run["val"]["mcc"] for run in runs]
+    return {"task": spec.name, **_settings(cfg), "folds": list(folds), "n_splits": n_splits,
+            "val_mcc": sum(val_mcc) / len(val_mcc), "runs": runs}
+
+
+def fold_path(out_dir: str | Path, fold: int) -> Path:
+    """Where fold ``fold`` of a CV job is written (and found again on restart)."""
+    return Path(out_dir) / f"fold{fold}.json"
+
+
+def _finished_fold(path: Path, settings: Mapping[str, Any]) -> dict | None:
+    """A fold result that can be reused: complete and from the same settings."""
+    if not path.is_file():
+        return None
+    try:
+        done = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None  # a damaged file is recomputed (writes are atomic, so this is rare)
+    if done.get("settings") != dict(settings):
+        raise ProtocolError(
+            f"{path} was computed with other settings ({done.get('settings')}) than this "
+            f"job ({dict(settings)}); delete the directory {path.parent} to start the "
+            "cross-validation again"
+        )
+    return done
+
+
+def run_cv(task_dir: str | Path, spec: TaskSpec, load_backbone: Callable[[], LDARNet],
+           cfg: FinetuneConfig, n_splits: int, out_dir: str | Path,
+           progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """All folds of one seed: per-fold JSONs in ``out_dir``; finished folds are skipped."""
+    task_dir, out_dir = Path(task_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train = read_split(task_dir / "train.csv", spec)
+    test = read_split(task_dir / "test.csv", spec)
+    splits = kfold_splits(len(train), n_splits, seed=FOLD_SEED)
+    settings = _settings(cfg)
+    runs = []
+    for k, (fit_idx, val_idx) in enumerate(splits):
+        path = fold_path(out_dir, k)
+        done = _finished_fold(path, settings)
+        if done is not None:
+            log(f"{spec.name} fold {k}: already finished ({path}); kept")
+            runs.append(done)
+            continue
+        result = finetune_fold(load_backbone, train.subset(fit_idx), train.subset(val_idx),
+                               spec.num_classes, cfg, test=test, progress=progress)
+        run = {"fold": k, "settings": settings, **result.to_dict()}
+        write_json(path, run)
+        log(f"{spec.name} fold {k}: test MCC {run['test']['mcc']:.4f} "
+            f"(best epoch {run['best_epoch']}, stopped at {run['stop_epoch']})")
+        runs.append(run)
+    return {"task": spec.name, **settings, "n_splits": n_splits,
+            "test": {m: summarize([r["test"][m] for r in runs]) for m in METRICS},
+            "folds": [{"fold": r["fold"], "test": r["test"], "val": r["val"],
+                       "best_epoch": r["best_epoch"], "stop_epoch": r["stop_epoch"]}
+                      for r in runs]}
+
+
+def _finite(values: Sequence[float]) -> list[float]:
+    return [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+
+
+def summarize_task(cv_results: Sequence[Mapping], selected: Mapping, manifest: Mapping,
+                   model: str) -> dict:
+    """One task's result: every (seed, fold) run pooled, plus the choice and the data kind.
+
+    The interval is a t-interval over all (seed, fold) runs: with one seed it is exactly
+    the release's 10-fold interval (spec 4.5); with more seeds it also covers the
+    fine-tuning seed's variance. The per-seed means are kept so a reader can see both.
+    """
+    if not cv_results:
+        raise ProtocolError(f"no cross-validation results for {manifest.get('task')}")
+    pooled = {m: [f["test"][m] for r in cv_results for f in r["folds"]] for m in METRICS}
+    return {
+        "task": manifest["task"], "model": model, "kind": manifest.get("kind", "official"),
+        "note": manifest.get("note", ""),
+        "rows": {split: info["rows"] for split, info in manifest["splits"].items()},
+        "selected": {"lr": selected["lr"], "batch_size": selected["batch_size"],
+                     "val_mcc": selected["val_mcc"], "rule": selected.get("rule", "")},
+        "seeds": [r["seed"] for r in cv_results],
+        "n_splits": cv_results[0]["n_splits"],
+        "test": {m: summarize(_finite(v)) if _finite(v) else summarize([float("nan")])
+                 for m, v in pooled.items()},
+        "per_seed_mcc": {str(r["seed"]): r["test"]["mcc"]["mean"] for r in cv_results},
+        "fold_mcc": pooled["mcc"],
+    }

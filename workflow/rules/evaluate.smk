@@ -1,0 +1,190 @@
+# Downstream evaluation (claims C1-C2): each task is prepared once, every grid point is a
+# job scored on validation folds only, the chosen configuration runs all K folds per seed
+# (one resumable job per seed), and the per-task summaries render the results tables.
+
+
+rule fetch_task:
+    """One NT / Genomic Benchmarks split from HuggingFace, sha256-verified (paper scale)."""
+    output:
+        protected("results/tasks/{task}/source/{split}.parquet"),
+    params:
+        registry=EVAL["registry"],
+        revision=EVAL["revision"],
+    log:
+        log_path("fetch_task", "{task}", "{split}"),
+    benchmark:
+        benchmark_path("fetch_task", "{task}", "{split}")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    retries: 2
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet fetch-task {wildcards.task} --registry {params.registry} "
+        "--split {wildcards.split} --revision {params.revision} --out {output} > {log} 2>&1"
+
+
+rule prepare_task:
+    """train.csv / test.csv (sequence,label) and task.json (source, counts, checksums)."""
+    input:
+        unpack(task_source_inputs),
+    output:
+        train="results/tasks/{task}/train.csv",
+        test="results/tasks/{task}/test.csv",
+        manifest="results/tasks/{task}/task.json",
+    params:
+        sources=f"--sources {EVAL['sources']}" if EVAL["sources"] else "",
+        subsample=subsample_args,
+        out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
+    log:
+        log_path("prepare_task", "{task}"),
+    benchmark:
+        benchmark_path("prepare_task", "{task}")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet prepare-task {wildcards.task} --registry {input.registry} {params.sources} "
+        "{params.subsample} --out {params.out_dir} > {log} 2>&1"
+
+
+rule finetune_grid:
+    """One (learning rate, batch size) on the grid fold(s): validation MCC; test unread."""
+    input:
+        train="results/tasks/{task}/train.csv",  # test.csv is deliberately not an input
+        manifest="results/tasks/{task}/task.json",
+        model=eval_checkpoint,
+    output:
+        "results/eval/{model}/{task}/grid/lr{lr}_bs{bs}.json",
+    params:
+        options=finetune_options,
+        folds=" ".join(str(k) for k in EVAL["grid_folds"]),
+        task_dir=lambda wildcards, input: os.path.dirname(input.manifest),
+        seed=config["seeds"][0],
+    log:
+        log_path("finetune_grid", "{model}", "{task}", "lr{lr}_bs{bs}"),
+    benchmark:
+        benchmark_path("finetune_grid", "{model}", "{task}", "lr{lr}_bs{bs}")
+    threads: EVAL["cpus"]
+    resources:
+        gpu=EVAL["gpus"],
+        cpus_per_gpu=EVAL["cpus"],
+        mem_mb=EVAL["mem_mb"],
+        runtime=EVAL["runtime"],
+    conda:
+        "../../envs/ldarnet-cuda.yaml"
+    shell:
+        "ldarnet finetune-grid {wildcards.task} --task-dir {params.task_dir} "
+        "--model {input.model} --lr {wildcards.lr} --batch-size {wildcards.bs} "
+        "--folds {params.folds} --seed {params.seed} {params.options} --out {output} "
+        "> {log} 2>&1"
+
+
+rule select_config:
+    """The grid configuration with the best validation MCC (rule in the output JSON)."""
+    input:
+        grid_results,
+    output:
+        "results/eval/{model}/{task}/selected.json",
+    log:
+        log_path("select_config", "{model}", "{task}"),
+    benchmark:
+        benchmark_path("select_config", "{model}", "{task}")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet select-config --grid {input} --out {output} > {log} 2>&1"
+
+
+rule finetune_cv:
+    """All K folds of the selected configuration for one seed; finished folds are kept."""
+    input:
+        train="results/tasks/{task}/train.csv",
+        test="results/tasks/{task}/test.csv",
+        manifest="results/tasks/{task}/task.json",
+        selected="results/eval/{model}/{task}/selected.json",
+        model=eval_checkpoint,
+    output:
+        "results/eval/{model}/{task}/cv/seed{seed}/result.json",
+    params:
+        options=finetune_options,
+        task_dir=lambda wildcards, input: os.path.dirname(input.manifest),
+    log:
+        log_path("finetune_cv", "{model}", "{task}", "seed{seed}"),
+    benchmark:
+        benchmark_path("finetune_cv", "{model}", "{task}", "seed{seed}")
+    threads: EVAL["cpus"]
+    resources:
+        gpu=EVAL["gpus"],
+        cpus_per_gpu=EVAL["cpus"],
+        mem_mb=EVAL["mem_mb"],
+        runtime=EVAL["runtime"],
+    retries: EVAL["retries"]
+    conda:
+        "../../envs/ldarnet-cuda.yaml"
+    shell:
+        "ldarnet finetune-cv {wildcards.task} --task-dir {params.task_dir} "
+        "--model {input.model} --selected {input.selected} --seed {wildcards.seed} "
+        "{params.options} --out {output} > {log} 2>&1"
+
+
+rule eval_summary:
+    """A task's test metrics pooled over seeds and folds, with the chosen configuration."""
+    input:
+        cv=expand("results/eval/{{model}}/{{task}}/cv/seed{seed}/result.json",
+                  seed=config["seeds"]),
+        selected="results/eval/{model}/{task}/selected.json",
+        manifest="results/tasks/{task}/task.json",
+    output:
+        "results/eval/{model}/{task}/summary.json",
+    params:
+        task_dir=lambda wildcards, input: os.path.dirname(input.manifest),
+    log:
+        log_path("eval_summary", "{model}", "{task}"),
+    benchmark:
+        benchmark_path("eval_summary", "{model}", "{task}")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet eval-summary --cv {input.cv} --selected {input.selected} "
+        "--task-dir {params.task_dir} --model-name {wildcards.model} --out {output} "
+        "> {log} 2>&1"
+
+
+rule eval_table:
+    """One results table (TSV + Markdown) next to the release and published baselines."""
+    input:
+        summaries=table_summaries,
+        registry=EVAL["registry"],
+        nt_baselines="config/baselines/nt.tsv",
+        gb_baselines="config/baselines/gb.tsv",
+    output:
+        tsv="results/tables/{table}.tsv",
+        md="results/tables/{table}.md",
+    log:
+        log_path("eval_table", "{table}"),
+    benchmark:
+        benchmark_path("eval_table", "{table}")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet eval-table {wildcards.table} --summaries {input.summaries} "
+        "--registry {input.registry} --nt-baselines {input.nt_baselines} "
+        "--gb-baselines {input.gb_baselines} --out {output.tsv} > {log} 2>&1"
