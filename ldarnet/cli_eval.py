@@ -36,6 +36,11 @@ def _write_result(path: str | Path, data: dict) -> None:
     write_json(path, data)
 
 
+def _log(message: str) -> None:
+    """One progress line, flushed at once so a job's log shows where it is."""
+    print(message, flush=True)
+
+
 def _registry(path: str):
     from ldarnet.evaluation.registry import load_registry
 
@@ -120,7 +125,7 @@ def _cmd_finetune_grid(args: argparse.Namespace) -> int:
     cfg = _finetune_config(args, args.lr, args.batch_size, args.seed)
     result = run_grid_point(args.task_dir, spec, _backbone_loader(args.model, cfg.device), cfg,
                             folds=args.folds, n_splits=args.n_splits,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, log=_log)
     _write_result(args.out, result)
     print(f"{args.out}: {spec.name} lr={args.lr:g} bs={args.batch_size}: validation MCC "
           f"{result['val_mcc']:.4f} over fold(s) {args.folds}")
@@ -152,7 +157,8 @@ def _cmd_finetune_cv(args: argparse.Namespace) -> int:
     cfg = _finetune_config(args, float(selected["lr"]), int(selected["batch_size"]), args.seed)
     out_dir = Path(args.out).parent
     result = run_cv(args.task_dir, spec, _backbone_loader(args.model, cfg.device), cfg,
-                    n_splits=args.n_splits, out_dir=out_dir, progress=not args.no_progress)
+                    n_splits=args.n_splits, out_dir=out_dir, progress=not args.no_progress,
+                    log=_log)
     result["selected"] = args.selected
     _write_result(args.out, result)
     mcc = result["test"]["mcc"]

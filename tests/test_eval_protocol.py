@@ -72,7 +72,7 @@ def _poison(task: Path, dest: Path) -> Path:
 
 def test_grid_never_reads_the_test_split(task_dir: Path, tmp_path: Path) -> None:
     clean = run_grid_point(task_dir, SPEC, _backbone, _settings(), folds=[0], n_splits=3,
-                           progress=False)
+                           progress=False, log=lambda _: None)
     poisoned = _poison(task_dir, tmp_path / "poisoned")
     dirty = run_grid_point(poisoned, SPEC, _backbone, _settings(), folds=[0], n_splits=3,
                            progress=False)
@@ -106,7 +106,8 @@ def test_cv_resumes_finished_folds(task_dir: Path, tmp_path: Path) -> None:
     messages: list[str] = []
     again = run_cv(task_dir, SPEC, _backbone, _settings(), n_splits=2, out_dir=out,
                    progress=False, log=messages.append)
-    assert "already finished" in messages[0] and "fold 1: test MCC" in messages[1]
+    assert "already finished" in messages[0] and "fold 1: test MCC" in messages[-1]
+    assert any(m.startswith("epoch 1:") for m in messages)  # per-epoch lines reach the log
     assert again["folds"] == first["folds"]  # the rerun fold is bit-identical
     with pytest.raises(ProtocolError, match="other settings"):
         run_cv(task_dir, SPEC, _backbone, _settings(lr=1e-4), n_splits=2, out_dir=out,

@@ -66,6 +66,12 @@ def test_paper_config_describes_the_paper() -> None:
     assert config["folds"] == 10 and len(config["seeds"]) >= 3
     assert config["genome"]["window"] == 4096
     assert all(isinstance(lr, float) for lr in grid["learning_rates"])  # not "1e-5" strings
+    # the grid holds every configuration the release chose (spec 4.6)
+    assert {2.0e-5, 5.0e-5, 1.0e-4, 2.0e-4} <= set(grid["learning_rates"])
+    assert 64 in grid["batch_sizes"]
+    ev = config["evaluation"]
+    assert ev["sources"] is None and ev["subsample"] is None  # the official data, whole
+    assert (ev["max_epochs"], ev["patience"]) == (100, 5)
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,8 @@ def _check_folds(folds: Sequence[int], n_splits: int) -> None:
 
 def run_grid_point(task_dir: str | Path, spec: TaskSpec,
                    load_backbone: Callable[[], LDARNet], cfg: FinetuneConfig,
-                   folds: Sequence[int], n_splits: int, progress: bool = True) -> dict:
+                   folds: Sequence[int], n_splits: int, progress: bool = True,
+                   log: Callable[[str], None] = print) -> dict:
     """Validation scores of one grid configuration (the test split is never opened)."""
     _check_folds(folds, n_splits)
     train = read_split(Path(task_dir) / "train.csv", spec)
@@ -63,8 +64,9 @@ def run_grid_point(task_dir: str | Path, spec: TaskSpec,
     runs = []
     for k in folds:
         fit_idx, val_idx = splits[k]
+        log(f"{spec.name} lr={cfg.lr:g} bs={cfg.batch_size}: grid fold {k}")
         result = finetune_fold(load_backbone, train.subset(fit_idx), train.subset(val_idx),
-                               spec.num_classes, cfg, test=None, progress=progress)
+                               spec.num_classes, cfg, test=None, progress=progress, log=log)
         runs.append({"fold": k, **result.to_dict()})
     val_mcc = [run["val"]["mcc"] for run in runs]
     return {"task": spec.name, **_settings(cfg), "folds": list(folds), "n_splits": n_splits,
@@ -111,8 +113,9 @@ def run_cv(task_dir: str | Path, spec: TaskSpec, load_backbone: Callable[[], LDA
             log(f"{spec.name} fold {k}: already finished ({path}); kept")
             runs.append(done)
             continue
+        log(f"{spec.name} seed {cfg.seed}: fold {k} of {n_splits}")
         result = finetune_fold(load_backbone, train.subset(fit_idx), train.subset(val_idx),
-                               spec.num_classes, cfg, test=test, progress=progress)
+                               spec.num_classes, cfg, test=test, progress=progress, log=log)
         run = {"fold": k, "settings": settings, **result.to_dict()}
         write_json(path, run)
         log(f"{spec.name} fold {k}: test MCC {run['test']['mcc']:.4f} "
