@@ -12,7 +12,9 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from ldarnet.cli_ablation import add_ablation_commands
 from ldarnet.cli_eval import add_eval_commands
 
 
@@ -32,10 +34,17 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ldarnet.train.pretrain import EXIT_PREEMPTED, Preempted, run_pretraining
 
+    steps = None
+    if args.budget:
+        try:
+            steps = int(json.loads(Path(args.budget).read_text())["steps"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise UserError(f"--budget {args.budget}: not a budget JSON with 'steps' ({err}); "
+                            "write it with `ldarnet ablation-budget`") from None
     try:
         summary = run_pretraining(
             model_config=args.model, train_config=args.config, shards=args.shards,
-            out=args.out, seed=args.seed, device=args.device,
+            out=args.out, seed=args.seed, device=args.device, steps=steps,
         )
     except Preempted:
         return EXIT_PREEMPTED
@@ -252,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1337, help="seed of init, data order, masks")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="default: cuda when available, else cpu")
+    p.add_argument("--budget", default=None,
+                   help="ablation arm: budget JSON whose 'steps' replace the config's budget")
     p.set_defaults(func=_cmd_pretrain)
 
     p = sub.add_parser(
@@ -322,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_boundary_table)
 
     add_eval_commands(sub)
+    add_ablation_commands(sub)
     return parser
 
 
@@ -332,6 +344,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     in torch, scipy and matplotlib, and a table or selection job should not pay ~2 s of
     imports for an error path it never takes.
     """
+    from ldarnet.ablation.budget import BudgetError
     from ldarnet.analysis.density import DensityError
     from ldarnet.analysis.junctions import AnnotationError
     from ldarnet.analysis.motifs import MotifError
@@ -358,7 +371,7 @@ def user_errors() -> tuple[type[Exception], ...]:
             SplitError, TilingError, ShardError, TrainConfigError, CheckpointError,
             SegmentError, AnnotationError, TrackError, MotifError, ProfileError, StatsError,
             DensityError, RegistryError, TaskDataError, SourceConfigError, EvaluationError,
-            TableError)
+            TableError, BudgetError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from ldarnet.data.atomic import write_json
 
 
-def _read_json(path: str | Path) -> dict:
+def read_result(path: str | Path) -> dict:
     """A JSON result of an earlier step; a missing or damaged one is a one-line error."""
     from ldarnet.cli import UserError
 
@@ -30,7 +30,7 @@ def _read_json(path: str | Path) -> dict:
         ) from None
 
 
-def _write_result(path: str | Path, data: dict) -> None:
+def write_result(path: str | Path, data: dict) -> None:
     """Write a step's JSON result atomically, creating its directory."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_json(path, data)
@@ -126,7 +126,7 @@ def _cmd_finetune_grid(args: argparse.Namespace) -> int:
     result = run_grid_point(args.task_dir, spec, _backbone_loader(args.model, cfg.device), cfg,
                             folds=args.folds, n_splits=args.n_splits,
                             progress=not args.no_progress, log=_log)
-    _write_result(args.out, result)
+    write_result(args.out, result)
     print(f"{args.out}: {spec.name} lr={args.lr:g} bs={args.batch_size}: validation MCC "
           f"{result['val_mcc']:.4f} over fold(s) {args.folds}")
     return 0
@@ -137,13 +137,13 @@ def _cmd_select_config(args: argparse.Namespace) -> int:
 
     grid = []
     for path in args.grid:
-        point = _read_json(path)
+        point = read_result(path)
         # every top-level key but the per-epoch runs: a grid file that carries test
         # metrics is refused by the selection instead of being silently trimmed
         grid.append({**{k: v for k, v in point.items() if k != "runs"}, "file": path})
     chosen = select_configuration(grid)
     chosen["grid"] = grid
-    _write_result(args.out, chosen)
+    write_result(args.out, chosen)
     print(f"{args.out}: lr={chosen['lr']:g} bs={chosen['batch_size']} "
           f"(validation MCC {chosen['val_mcc']:.4f}, best of {len(grid)})")
     return 0
@@ -153,14 +153,14 @@ def _cmd_finetune_cv(args: argparse.Namespace) -> int:
     from ldarnet.evaluation.protocol import run_cv
 
     spec = _spec(args)
-    selected = _read_json(args.selected)
+    selected = read_result(args.selected)
     cfg = _finetune_config(args, float(selected["lr"]), int(selected["batch_size"]), args.seed)
     out_dir = Path(args.out).parent
     result = run_cv(args.task_dir, spec, _backbone_loader(args.model, cfg.device), cfg,
                     n_splits=args.n_splits, out_dir=out_dir, progress=not args.no_progress,
                     log=_log)
     result["selected"] = args.selected
-    _write_result(args.out, result)
+    write_result(args.out, result)
     mcc = result["test"]["mcc"]
     print(f"{args.out}: {spec.name} seed {args.seed}: test MCC {mcc['mean']:.4f} ± "
           f"{mcc['ci95']:.4f} over {mcc['n']} folds")
@@ -171,10 +171,10 @@ def _cmd_eval_summary(args: argparse.Namespace) -> int:
     from ldarnet.evaluation.protocol import summarize_task
     from ldarnet.evaluation.task_data import read_manifest
 
-    cv = [_read_json(p) for p in args.cv]
-    selected = _read_json(args.selected)
+    cv = [read_result(p) for p in args.cv]
+    selected = read_result(args.selected)
     summary = summarize_task(cv, selected, read_manifest(args.task_dir), args.model_name)
-    _write_result(args.out, summary)
+    write_result(args.out, summary)
     mcc = summary["test"]["mcc"]
     print(f"{args.out}: MCC {mcc['mean']:.4f} ± {mcc['ci95']:.4f} (n={mcc['n']})")
     return 0
@@ -184,7 +184,7 @@ def _cmd_eval_table(args: argparse.Namespace) -> int:
     from ldarnet.report import eval_tables as et
 
     registry = _registry(args.registry)
-    summaries = [_read_json(p) for p in args.summaries]
+    summaries = [read_result(p) for p in args.summaries]
     notes_by_task = {s["task"]: s.get("note", "") for s in summaries}
     nt = et.load_nt_baselines(args.nt_baselines)
     if args.table == "genomic_benchmarks":

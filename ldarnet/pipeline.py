@@ -115,6 +115,7 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
             f"config grid.learning_rates: values collide when written as text: {labels}"
         )
     _check_evaluation(config, root)
+    _check_ablation(config, root)
 
 
 def _check_evaluation(config: dict[str, Any], root: Path) -> None:
@@ -175,4 +176,33 @@ def check_slurm_environment(executor: str, environ: dict[str, str]) -> None:
         raise WorkflowConfigError(
             f"SLURM run: set {' and '.join(missing)} (e.g. export LDARNET_SLURM_ACCOUNT=myproj "
             "LDARNET_SLURM_PARTITION=cpu); see docs/cluster.md"
+        )
+
+
+def _check_ablation(config: dict[str, Any], root: Path) -> None:
+    """Arms are model entries with non-learned boundaries; the reference is pretrained."""
+    ab = config["ablation"]
+    if not ab["arms"]:
+        return
+    _known([ab["reference"]], config["pretrain"]["models"], "ablation.reference",
+           "pretrained models (pretrain.models)")
+    _known(ab["arms"], list(config["models"]), "ablation.arms", "defined models")
+    reference = load_model_config(root / config["models"][ab["reference"]]["config"])
+    if reference.routing.boundaries != "learned":
+        raise WorkflowConfigError(
+            f"config ablation.reference: {ab['reference']} has "
+            f"routing.boundaries={reference.routing.boundaries}; the reference is the "
+            "learned model"
+        )
+    for arm in ab["arms"]:
+        cfg = load_model_config(root / config["models"][arm]["config"])
+        if cfg.routing.boundaries == "learned":
+            raise WorkflowConfigError(
+                f"config ablation.arms: {arm} has learned boundaries; an arm must set "
+                "routing.boundaries to fixed_grid or random"
+            )
+    missing = [t for t in ab["tasks"] if t not in config["tasks"]]
+    if missing or not ab["tasks"]:
+        raise WorkflowConfigError(
+            f"config ablation.tasks: {missing or '[]'} must be a non-empty subset of `tasks`"
         )

@@ -108,6 +108,9 @@ def test_schema_rejects_bad_configs(change, fragment: str) -> None:
         (lambda c: c["genome"]["split"].update(valid=["chrY"]), "not in genome.contigs"),
         (lambda c: c["genome"].update(url=None), "genome.url"),
         (lambda c: c["grid"].update(learning_rates=[1.0e-4, 0.0001]), "collide"),
+        (lambda c: c["ablation"].update(arms=["nope"]), "ablation.arms: unknown model(s)"),
+        (lambda c: c["ablation"].update(arms=["ldarnet"]), "ldarnet has learned boundaries"),
+        (lambda c: c["ablation"].update(tasks=["promoter_x"]), "ablation.tasks"),
         (lambda c: c["evaluation"].update(models=["fixedgrid"]),
          "evaluation.models: unknown model(s) ['fixedgrid']"),
         (lambda c: c["evaluation"].update(pretrain_seed=7), "evaluation.pretrain_seed: 7"),
@@ -146,14 +149,17 @@ def test_paper_dag_with_the_slurm_profile_exact_command() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Using profile slurm" in proc.stdout + proc.stderr
     stats = _job_stats(proc.stdout)
-    # 27 tasks: 2 downloads and 1 preparation each, 36 grid points, 3 CV seeds, 6 tables
-    assert stats == {"download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "pretrain": 1,
-                     "fetch_task": 54, "prepare_task": 27, "finetune_grid": 27 * 36,
-                     "select_config": 27, "finetune_cv": 27 * 3, "eval_summary": 27,
-                     "eval_table": 6,
+    # 27 tasks: 2 downloads and 1 preparation each, 36 grid points, 3 CV seeds, 6 tables;
+    # the ablation: 2 arms pretrained on a FLOPs budget, fine-tuned on the 10 histone tasks
+    runs = 27 + 2 * 10
+    assert stats == {"download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "pretrain": 3,
+                     "fetch_task": 54, "prepare_task": 27, "finetune_grid": runs * 36,
+                     "select_config": runs, "finetune_cv": runs * 3, "eval_summary": runs,
+                     "eval_table": 6, "ablation_budget": 2, "ablation_flops": 1,
+                     "ablation_table": 1,
                      "download_annotation": 1, "segment_genome": 1, "splice_alignment": 1,
                      "motif_alignment": 1, "locus_figure": 1, "boundary_table": 1, "all": 1,
-                     "total": 1205}
+                     "total": 2031}
     assert "--valid-contigs chr20 --test-contigs chr21" in proc.stdout
     assert "--window 4096" in proc.stdout
     # 4 GPUs: one process per GPU through torchrun, on the 110M model
@@ -167,12 +173,13 @@ def test_demo_dag() -> None:
     assert proc.returncode == 0, proc.stderr
     stats = _job_stats(proc.stdout)
     # the demo uses the shipped slice: no download
-    assert stats == {"prepare_genome": 1, "tile_genome": 1, "pretrain": 1, "segment_genome": 1,
+    assert stats == {"prepare_genome": 1, "tile_genome": 1, "pretrain": 3, "segment_genome": 1,
                      "splice_alignment": 1, "motif_alignment": 1, "locus_figure": 1,
                      "boundary_table": 1, "boundary_density": 1,
-                     "prepare_task": 5, "finetune_grid": 5 * 2, "select_config": 5,
-                     "finetune_cv": 5, "eval_summary": 5, "eval_table": 6,
-                     "all": 1, "total": 46}
+                     "prepare_task": 5, "finetune_grid": 7 * 2, "select_config": 7,
+                     "finetune_cv": 7, "eval_summary": 7, "eval_table": 6,
+                     "ablation_budget": 2, "ablation_flops": 1, "ablation_table": 1,
+                     "all": 1, "total": 62}
     assert "--split-method bed" in proc.stdout
     assert "torchrun" not in proc.stdout and "--device cpu" in proc.stdout
 

@@ -157,7 +157,10 @@ def stage0_router(model: LDARNet, input_ids: Tensor) -> RouterOutput:
         )
     mask = model.padding_mask(input_ids)
     hidden = model.embeddings(input_ids)
-    return stage.routing_module(stage.encoder(hidden, mask), mask)
+    keys = None
+    if stage.routing_module.selector.needs_row_keys:  # a random arm draws per sequence
+        keys = model.row_keys(input_ids, mask)
+    return stage.routing_module(stage.encoder(hidden, mask), mask, row_keys=keys)
 
 
 def _model_device(model: LDARNet) -> torch.device:

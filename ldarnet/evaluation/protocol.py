@@ -155,4 +155,7 @@ def summarize_task(cv_results: Sequence[Mapping], selected: Mapping, manifest: M
                  for m, v in pooled.items()},
         "per_seed_mcc": {str(r["seed"]): r["test"]["mcc"]["mean"] for r in cv_results},
         "fold_mcc": pooled["mcc"],
+        # (seed, fold) of every run: what a paired comparison of two models matches on
+        "runs": [{"seed": r["seed"], "fold": f["fold"], "mcc": f["test"]["mcc"]}
+                 for r in cv_results for f in r["folds"]],
     }

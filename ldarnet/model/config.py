@@ -56,15 +56,23 @@ class RoutingConfig:
     """Boundary selection and the ratio-loss target N per chunking stage (spec 2.1, 2.5).
 
     ``boundaries`` picks the strategy: the learned router (the paper's model), a fixed
-    grid (one boundary every ``grid_stride`` positions) or random boundaries at rate
-    1/N. The router and its parameters exist in every case, so that the ablation
-    models differ from LDARNet in boundary selection only.
+    grid (one boundary every S = ``grid_stride`` positions) or random boundaries with
+    probability 1/S (S = 4 = the default N, so every arm compresses ~4-fold). The router
+    and its parameters exist in every case, so that the ablation models differ from
+    LDARNet in boundary selection only; the non-learned arms use p = b and no ratio loss
+    (docs/ablation.md). ``random_seed`` seeds the random arm's evaluation-mode draws
+    (training draws come from the training loop's seeded global generator).
     """
 
     boundaries: str = "learned"
     target_ratio: tuple[float, ...] = (4.0,)
     grid_stride: int = 4
     random_seed: int = 0
+
+    @property
+    def learned(self) -> bool:
+        """True when boundaries come from the router's probabilities (ratio loss on)."""
+        return self.boundaries == "learned"
 
 
 @dataclass(frozen=True)
@@ -186,9 +194,60 @@ def config_from_dict(data: dict[str, Any], source: str = "model config") -> Mode
         raise ConfigError(f"{source}: {err}") from None
 
 
-def load_model_config(path: str | Path) -> ModelConfig:
-    """Read a model config YAML file (``config/models/*.yaml``)."""
+BASE_KEY = "base"
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """``override`` on top of ``base``: mappings merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_file_keys(data: dict, source: str) -> None:
+    """Unknown keys of one file, reported against that file (before any merge)."""
+    _check_keys({k: v for k, v in data.items() if k != BASE_KEY}, ModelConfig, source)
+    for key, cls in _SECTIONS.items():
+        if isinstance(data.get(key), dict):
+            _check_keys(data[key], cls, f"{source}: {key}")
+
+
+def _read_with_bases(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """The mapping of ``path`` with its ``base`` chain resolved and merged (base first)."""
     data = read_yaml(path, "model config (see config/models/ for examples)", ConfigError)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
+    _check_file_keys(data, str(path))
+    if BASE_KEY not in data:
+        return data
+    base = data.pop(BASE_KEY)
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base must be the path of another model config YAML "
+                          f"(relative to {path.parent}), got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, base_path))
+        raise ConfigError(f"{path}: base chain forms a cycle ({cycle}); remove one base key")
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: base {base!r} does not exist (looked for {base_path}; "
+                          "base paths are relative to the file that names them)")
+    return _merge(_read_with_bases(base_path, (*chain, base_path)), data)
+
+
+def load_model_config(path: str | Path) -> ModelConfig:
+    """Read a model config YAML file (``config/models/*.yaml``).
+
+    A file may start from another with ``base: <path relative to this file>`` and
+    override some fields: mappings (``ssm``, ``attn``, ``routing``) merge key by key,
+    lists and scalars replace. The ablation arms are written this way so that they can
+    never drift from the learned model they are compared with.
+    """
+    path = Path(path)
+    data = _read_with_bases(path, (path.resolve(),))
     return config_from_dict(data, source=str(path))
 
 
@@ -282,6 +341,9 @@ def validate_config(cfg: ModelConfig) -> None:
     ):
         raise ConfigError(f"routing.target_ratio values must be > 1, got {routing.target_ratio}")
     _positive(routing.grid_stride, "routing.grid_stride")
+    seed = routing.random_seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ConfigError(f"routing.random_seed must be an integer in [0, 2**63), got {seed!r}")
     if cfg.reverse_padding not in REVERSE_PADDING_MODES:
         raise ConfigError(
             f"reverse_padding={cfg.reverse_padding!r}; choose one of "

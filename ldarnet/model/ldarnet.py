@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ldarnet.model.boundaries import sequence_keys
 from ldarnet.model.config import ModelConfig
 from ldarnet.model.routing import RouterOutput
 from ldarnet.model.stage import Stage
@@ -38,8 +39,23 @@ class LDARNet(nn.Module):
         """Valid positions: every token that is not [PAD]."""
         return input_ids != self.config.pad_token_id
 
-    def forward(self, input_ids: Tensor, mask: Tensor | None = None) -> LDARNetOutput:
-        """input_ids (b, l) long; mask (b, l) bool, right-padded (default: id != [PAD])."""
+    def row_keys(self, input_ids: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Per-row sequence keys (b,) int64: a stable hash of each row's valid token ids.
+
+        What eval-mode random boundaries are seeded from, so that a sequence gets the same
+        boundaries whatever batch or padding it comes with (ldarnet.model.boundaries).
+        """
+        return sequence_keys(input_ids, self.padding_mask(input_ids) if mask is None else mask)
+
+    def forward(
+        self, input_ids: Tensor, mask: Tensor | None = None, row_keys: Tensor | None = None
+    ) -> LDARNetOutput:
+        """input_ids (b, l) long; mask (b, l) bool, right-padded (default: id != [PAD]).
+
+        ``row_keys`` (b,) int64 override the per-row keys of eval-mode random boundaries;
+        by default they are derived from ``input_ids`` when (and only when) the model is in
+        eval mode and has a random selector, so training pays no host synchronisation.
+        """
         if input_ids.dim() != 2:
             raise ValueError(
                 f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}"
@@ -48,7 +64,9 @@ class LDARNet(nn.Module):
             mask = self.padding_mask(input_ids)
         check_right_padded(mask)
         hidden = self.embeddings(input_ids)
-        hidden, routers = self.hierarchy(hidden, mask)
+        if row_keys is None and not self.training and self.hierarchy.needs_row_keys:
+            row_keys = sequence_keys(input_ids, mask)
+        hidden, routers = self.hierarchy(hidden, mask, row_keys)
         return LDARNetOutput(logits=self.lm_head(hidden), router_outputs=routers,
                              hidden_states=hidden)
 

@@ -1,4 +1,9 @@
-"""The pretraining objective: masked-LM cross-entropy + α · ratio loss (spec 2.5, 3.4)."""
+"""The pretraining objective: masked-LM cross-entropy + α · ratio loss (spec 2.5, 3.4).
+
+The ratio loss exists to steer the router's probabilities towards compression 1/N. The
+ablation arms (``fixed_grid``, ``random``) do not use those probabilities (p = b), so
+their ratio term is exactly 0: it would otherwise be a constant that trains nothing.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +39,13 @@ def masked_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
 def pretraining_loss(
     output: LDARNetOutput, labels: Tensor, cfg: ModelConfig, alpha: float = DEFAULT_ALPHA
 ) -> LossTerms:
-    """L = L_MLM + α · Σ_stages L_ratio(N_stage), each ratio pooled over the batch."""
+    """L = L_MLM + α · Σ_stages L_ratio(N_stage), each ratio pooled over the batch.
+
+    Only for ``routing.boundaries: learned``; the other arms get ratio = 0 exactly.
+    """
     mlm = masked_lm_loss(output.logits, labels)
+    if not cfg.routing.learned:
+        return LossTerms(loss=mlm, mlm=mlm, ratio=mlm.new_zeros(()))
     ratio = sum(
         ratio_loss(r.boundary_mask, r.boundary_prob, r.mask, cfg.target_ratio_for_stage(s))
         for s, r in enumerate(output.router_outputs)

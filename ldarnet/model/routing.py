@@ -8,6 +8,13 @@ pair (t-1, t) gets the symmetrised cosine ``s_t = (q_{t-1}·k_t + q_t·k_{t-1}) 
 probability of the chosen class, ``c_t = p_t`` if t is a boundary else ``1 - p_t``
 (= max(p, 1 - p) for the learned selector). Scores are computed in float32 so that the
 0.5 threshold does not flip with bf16 rounding.
+
+A selector that ignores the router (``fixed_grid``, ``random``) makes ``p = b``: the
+dechunk EMA and the confidence see the hard 0/1 decisions (c = 1 everywhere), and the
+router's projections, still computed so that parameters and compute match the learned
+model, reach the output only through ``0 · p_router``. They receive an exactly-zero
+gradient rather than none, because DistributedDataParallel (without
+``find_unused_parameters``) requires every parameter to take part in the loss.
 """
 
 from __future__ import annotations
@@ -60,9 +67,18 @@ class RoutingModule(nn.Module):
             self.q_proj_layer.weight.copy_(torch.eye(self.q_proj_layer.weight.shape[0]))
             self.k_proj_layer.weight.copy_(torch.eye(self.k_proj_layer.weight.shape[0]))
 
-    def forward(self, hidden: Tensor, mask: Tensor) -> RouterOutput:
+    def forward(
+        self, hidden: Tensor, mask: Tensor, row_keys: Tensor | None = None
+    ) -> RouterOutput:
+        """Router output for ``hidden`` (b, l, d) on valid ``mask`` (b, l).
+
+        ``row_keys`` (b,) int64 identifies each row's sequence; only the random selector
+        uses them, in eval mode (see :func:`ldarnet.model.boundaries.sequence_keys`).
+        """
         p = boundary_probability(self.q_proj_layer(hidden), self.k_proj_layer(hidden))
-        boundary = self.selector.select(p, mask)
+        boundary = self.selector.select(p, mask, row_keys=row_keys, training=self.training)
+        if not self.selector.uses_router_probabilities:
+            p = boundary.to(p.dtype) + 0.0 * p  # exactly b; zero (not None) router gradient
         confidence = torch.where(boundary, p, 1.0 - p).unsqueeze(-1)
         return RouterOutput(boundary_prob=p, boundary_mask=boundary, confidence=confidence,
                             mask=mask)

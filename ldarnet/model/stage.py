@@ -39,15 +39,29 @@ class Stage(nn.Module):
             self.main_network: nn.Module = Stack(layout[0], cfg, stage)
             return
         self.encoder = Stack(layout[0], cfg, stage)
-        selector = make_selector(cfg.routing, cfg.target_ratio_for_stage(stage))
+        selector = make_selector(cfg.routing, stage)
         self.routing_module = RoutingModule(self.d_model, selector)
         self.main_network = Stage(layout[1], cfg, stage + 1, d_outer=self.d_model)
         self.residual_proj = nn.Linear(self.d_model, self.d_model, bias=True)
         nn.init.zeros_(self.residual_proj.weight)
         self.decoder = Stack(layout[2], cfg, stage)
 
-    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, list[RouterOutput]]:
-        """x (b, l, d_outer) -> (b, l, d_outer) and the router outputs of this and deeper stages."""
+    @property
+    def needs_row_keys(self) -> bool:
+        """Whether a router here or deeper draws eval-mode boundaries from per-row keys."""
+        if self.is_innermost:
+            return False
+        return self.routing_module.selector.needs_row_keys or self.main_network.needs_row_keys
+
+    def forward(
+        self, x: Tensor, mask: Tensor, row_keys: Tensor | None = None
+    ) -> tuple[Tensor, list[RouterOutput]]:
+        """x (b, l, d_outer) -> (b, l, d_outer) and the router outputs of this and deeper stages.
+
+        ``row_keys`` (b,) identify each row's sequence for eval-mode random boundaries; a
+        row of the compressed sequence is the same row, so deeper stages get the same keys
+        (their selectors salt the draw with the stage index).
+        """
         d_in = x.shape[-1]
         if self.pad_dimension is not None:
             pad = self.pad_dimension.to(x.dtype).expand(*x.shape[:-1], -1)
@@ -56,10 +70,10 @@ class Stage(nn.Module):
             return self.main_network(x, mask)[..., :d_in], []
 
         encoded = self.encoder(x, mask)
-        router = self.routing_module(encoded, mask)
+        router = self.routing_module(encoded, mask, row_keys)
         chunks, compressed_mask, order = chunk(encoded, router.boundary_mask)
         router.compressed_mask = compressed_mask
-        inner, inner_routers = self.main_network(chunks, compressed_mask)
+        inner, inner_routers = self.main_network(chunks, compressed_mask, row_keys)
         upsampled = dechunk(inner, router.boundary_mask, router.boundary_prob, order,
                             compressed_mask, mask, self.chunk_size)
         with torch.autocast(device_type=encoded.device.type, enabled=False):

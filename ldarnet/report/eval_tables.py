@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ldarnet.data.atomic import temp_path
@@ -222,13 +222,19 @@ def _md_cells(row: Mapping) -> dict[str, str]:
 
 
 def write_table(path: str | Path, rows: list[dict], title: str, notes: Sequence[str],
-                markdown_columns: Sequence[tuple[str, str]] | None = None) -> None:
-    """``path`` (.tsv, every numeric column) and a .md beside it (title, table, notes)."""
+                markdown_columns: Sequence[tuple[str, str]] | None = None,
+                cells: Callable[[Mapping], dict[str, str]] | None = None) -> None:
+    """``path`` (.tsv, every numeric column) and a .md beside it (title, table, notes).
+
+    ``markdown_columns`` are (cell key, heading) pairs of the readable table; ``cells``
+    turns a row into those formatted cells (default: the NT/GB formatting).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_tsv(path, rows)
     if markdown_columns:
-        md_rows = [{head: _md_cells(r)[key] for key, head in markdown_columns} for r in rows]
+        cells = cells or _md_cells
+        md_rows = [{head: cells(r)[key] for key, head in markdown_columns} for r in rows]
         body = markdown_table(md_rows, [head for _, head in markdown_columns])
     else:
         body = markdown_table(rows)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import signal
 import sys
@@ -44,7 +45,7 @@ from ldarnet.model.ratio_loss import boundary_density
 from ldarnet.train.checkpoint import latest_state, load_state, save_model_file, save_state
 from ldarnet.train.distributed import DistContext, init_distributed, shutdown_distributed
 from ldarnet.train.schedule import WSDSchedule
-from ldarnet.train.train_config import PretrainConfig, load_train_config
+from ldarnet.train.train_config import PretrainConfig, TrainConfigError, load_train_config
 
 EXIT_PREEMPTED = 75
 TRAIN_COLUMNS = ["step", "lr", "loss", "mlm", "ratio", "density", "tokens_per_s", "flops"]
@@ -187,19 +188,29 @@ def run_pretraining(
     out: str | Path,
     seed: int = 1337,
     device: str | None = None,
+    steps: int | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) a model; writes model.safetensors, config.json, logs and plots."""
+    """Train (or resume) a model; writes model.safetensors, config.json, logs and plots.
+
+    ``steps`` replaces the config's budget (an ablation arm trains the number of steps
+    that matches the learned arm's FLOPs; the schedule is laid out for exactly that many).
+    """
     ctx = init_distributed(device)
     try:
-        return _train(Path(model_config), Path(train_config), Path(shards), Path(out), seed, ctx)
+        return _train(Path(model_config), Path(train_config), Path(shards), Path(out), seed, ctx,
+                      steps)
     finally:
         shutdown_distributed()
 
 
 def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, seed: int,
-           ctx: DistContext) -> dict[str, Any]:
+           ctx: DistContext, steps: int | None = None) -> dict[str, Any]:
     mcfg = load_model_config(model_config)
     cfg = load_train_config(train_config)
+    if steps is not None:
+        if steps < 1:
+            raise TrainConfigError(f"steps={steps}: a run needs at least one optimizer step")
+        cfg = dataclasses.replace(cfg, steps=int(steps), tokens=None)
     accumulation = cfg.accumulation(ctx.world_size)  # refuses an impossible split first
     train_shards = [open_shard(shards_dir / "train.npy", cfg.seq_len)]
     multispecies = shards_dir / "train_multispecies.npy"

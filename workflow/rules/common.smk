@@ -84,11 +84,28 @@ def genome_targets():
     return [f"{windows}/{split}.npy" for split in SPLITS] + [f"{windows}/manifest.json"]
 
 
+# ---------------------------------------------------------------- ablation helpers
+ABLATION = config["ablation"]
+
+
+def ablation_models():
+    """The learned reference first, then the arms (fixed grid, random, ...)."""
+    return [ABLATION["reference"], *ABLATION["arms"]]
+
+
+def ablation_budget_file(wildcards):
+    """An ablation arm trains the steps of its FLOPs budget; other models their config's."""
+    if wildcards.model in ABLATION["arms"]:
+        return f"results/ablation/{wildcards.model}/seed{wildcards.seed}/budget.json"
+    return []
+
+
 def pretrain_targets():
     """results/pretrain/{model}/seed{seed}/model.safetensors of every configured run."""
     p = config["pretrain"]
+    models = list(dict.fromkeys([*p["models"], *ABLATION["arms"]]))
     return [f"results/pretrain/{model}/seed{seed}/model.safetensors"
-            for model in p["models"] for seed in p["seeds"]]
+            for model in models for seed in p["seeds"]]
 
 
 def pretrain_launcher(wildcards, resources):
@@ -210,11 +227,20 @@ def evaluation_targets():
     return [f"results/tables/{t}.tsv" for t in tables if table_tasks(t)]
 
 
+def ablation_targets():
+    """The ablation table, its figure and the FLOPs accounting (when arms are configured)."""
+    if not ABLATION["arms"]:
+        return []
+    return ["results/ablation/flops.tsv", "results/tables/ablation.tsv",
+            "results/figures/ablation.png"]
+
+
 def all_targets():
     """Everything `rule all` builds for this config."""
     targets = genome_targets()
     targets += pretrain_targets()
     targets += evaluation_targets()
+    targets += ablation_targets()
     targets += boundary_targets()
     return targets
 

@@ -188,3 +188,34 @@ rule eval_table:
         "ldarnet eval-table {wildcards.table} --summaries {input.summaries} "
         "--registry {input.registry} --nt-baselines {input.nt_baselines} "
         "--gb-baselines {input.gb_baselines} --out {output.tsv} > {log} 2>&1"
+
+
+rule ablation_table:
+    """Learned vs fixed-grid vs random per task: paired differences, FLOPs, compression."""
+    input:
+        summaries=lambda wildcards: [
+            f"results/eval/{m}/{t}/summary.json"
+            for t in ABLATION["tasks"]
+            for m in ablation_models()
+        ],
+        flops="results/ablation/flops.tsv",
+    output:
+        tsv="results/tables/ablation.tsv",
+        md="results/tables/ablation.md",
+        figure="results/figures/ablation.png",
+    params:
+        reference=ABLATION["reference"],
+    log:
+        log_path("ablation_table", "ablation"),
+    benchmark:
+        benchmark_path("ablation_table", "ablation")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet ablation-table --summaries {input.summaries} --flops {input.flops} "
+        "--reference {params.reference} --out {output.tsv} --figure {output.figure} "
+        "> {log} 2>&1"

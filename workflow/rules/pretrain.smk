@@ -11,6 +11,7 @@ rule pretrain:
         manifest=f"results/genome/{ASSEMBLY}/windows/manifest.json",
         model_config=lambda wildcards: config["models"][wildcards.model]["config"],
         train_config=config["pretrain"]["config"],
+        budget=ablation_budget_file,
     output:
         model=protected("results/pretrain/{model}/seed{seed}/model.safetensors"),
         config="results/pretrain/{model}/seed{seed}/config.json",
@@ -19,6 +20,7 @@ rule pretrain:
         shards=lambda wildcards, input: os.path.dirname(input.manifest),
         out_dir=lambda wildcards, output: os.path.dirname(output.model),
         device="cuda" if config["pretrain"]["gpus"] > 0 else "cpu",
+        budget=lambda wildcards, input: f"--budget {input.budget}" if input.budget else "",
     log:
         log_path("pretrain", "{model}", "seed{seed}"),
     benchmark:
@@ -35,4 +37,61 @@ rule pretrain:
     shell:
         "{params.launcher} pretrain --model {input.model_config} --config {input.train_config} "
         "--shards {params.shards} --out {params.out_dir} --seed {wildcards.seed} "
-        "--device {params.device} > {log} 2>&1"
+        "--device {params.device} {params.budget} > {log} 2>&1"
+
+
+rule ablation_budget:
+    """Steps of an ablation arm whose pretraining FLOPs equal the learned arm's (logged)."""
+    input:
+        reference=lambda wildcards: (
+            f"results/pretrain/{ABLATION['reference']}/seed{wildcards.seed}/model.safetensors"
+        ),
+        arm_config=lambda wildcards: config["models"][wildcards.model]["config"],
+        train_config=config["pretrain"]["config"],
+    output:
+        "results/ablation/{model}/seed{seed}/budget.json",
+    params:
+        reference=lambda wildcards, input: os.path.dirname(input.reference),
+        match=ABLATION["match"],
+    log:
+        log_path("ablation_budget", "{model}", "seed{seed}"),
+    benchmark:
+        benchmark_path("ablation_budget", "{model}", "seed{seed}")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet ablation-budget --reference {params.reference} --arm-config {input.arm_config} "
+        "--config {input.train_config} --match {params.match} --out {output} > {log} 2>&1"
+
+
+rule ablation_flops:
+    """What every arm actually spent in pretraining, next to the learned arm (TSV)."""
+    input:
+        runs=lambda wildcards: [
+            f"results/pretrain/{m}/seed{EVAL['pretrain_seed']}/model.safetensors"
+            for m in ablation_models()
+        ],
+    output:
+        "results/ablation/flops.tsv",
+    params:
+        runs=lambda wildcards, input: " ".join(
+            f"{m}={os.path.dirname(path)}" for m, path in zip(ablation_models(), input.runs)
+        ),
+        reference=ABLATION["reference"],
+    log:
+        log_path("ablation_flops", "flops"),
+    benchmark:
+        benchmark_path("ablation_flops", "flops")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet ablation-flops --runs {params.runs} --reference {params.reference} "
+        "--out {output} > {log} 2>&1"
