@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import (  # noqa: E402
+    ablation_speed,
     dag_build,
     model_speed,
     pretrain_speed,
@@ -28,13 +29,14 @@ from benchmarks.common import machine_line  # noqa: E402
 
 BENCHMARKS = {"ssd_scan": ssd_scan, "model_speed": model_speed, "tiling": tiling,
               "pretrain_speed": pretrain_speed, "segment_speed": segment_speed,
-              "dag_build": dag_build}
+              "ablation_speed": ablation_speed, "dag_build": dag_build}
 
 
 # The first heading each benchmark writes: a module's section runs to the next one's.
 FIRST_HEADING = {"ssd_scan": "## SSD scan", "model_speed": "## Training step",
                  "tiling": "## Genome stage", "pretrain_speed": "## Pretraining on CPU",
-                 "segment_speed": "## Boundary segmentation", "dag_build": "## Building the DAG"}
+                 "segment_speed": "## Boundary segmentation",
+                 "ablation_speed": "## Ablation arms", "dag_build": "## Building the DAG"}
 
 
 def _existing_sections(path: Path) -> dict[str, str]:

@@ -123,6 +123,7 @@ def plot_ablation(path: str | Path, rows: Sequence[Mapping]) -> None:
                     es.append(0.0 if math.isnan(r["mcc_ci95_x100"]) else r["mcc_ci95_x100"])
         ax.errorbar(xs, ys, yerr=es, fmt="o", capsize=3, label=arm)
     ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right")
+    ax.set_xlim(-0.6, len(tasks) - 0.4)
     ax.set_ylabel("test MCC × 100 (mean ± 95 % CI)")
     ax.set_title("Boundary ablation at matched pretraining FLOPs")
     ax.axhline(0.0, color="0.7", lw=0.8)

@@ -32,6 +32,9 @@ rule pretrain:
         mem_mb=config["pretrain"]["mem_mb"],
         runtime=config["pretrain"]["runtime"],
     retries: config["pretrain"]["retries"]
+    # pretraining runs (and the arms' budgets) are the DAG's critical path: start them
+    # before the fine-tuning jobs that can fill the remaining cores
+    priority: 10
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:
@@ -50,6 +53,7 @@ rule ablation_budget:
         train_config=config["pretrain"]["config"],
     output:
         "results/ablation/{model}/seed{seed}/budget.json",
+    priority: 10
     params:
         reference=lambda wildcards, input: os.path.dirname(input.reference),
         match=ABLATION["match"],
