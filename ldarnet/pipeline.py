@@ -109,6 +109,12 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
         _exists(boundaries["regions"], "boundaries.regions", root)
     for table in boundaries["density_tables"]:
         _exists(table, "boundaries.density_tables", root)
+    stray = [t for t in boundaries["density_tasks"] if t not in config["tasks"]]
+    if stray:
+        raise WorkflowConfigError(
+            f"config boundaries.density_tasks: {stray} are not among `tasks` (their prepared "
+            "test splits are what the density plots read)"
+        )
     labels = [lr_label(lr) for lr in config["grid"]["learning_rates"]]
     if len(set(labels)) != len(labels):
         raise WorkflowConfigError(

@@ -155,3 +155,19 @@ def test_boundary_density_on_shipped_benchmark_sequences(workdir, tmp_path) -> N
     bad.write_text("dataset,seq\nx,ACGT\n")
     assert main(["boundary-density", "--model", str(workdir["run"]), "--sequences", str(bad),
                  "--out-tsv", str(tmp_path / "b.tsv"), "--out-png", str(tmp_path / "b.png")]) == 2
+
+
+def test_density_reads_prepared_task_splits(tmp_path) -> None:
+    """A prepared task split (sequence,label + task.json) is read with its class names."""
+    from ldarnet.analysis.density import DensityError, read_labelled_sequences
+
+    task = tmp_path / "human_ocr_ensembl"
+    task.mkdir()
+    (task / "test.csv").write_text("sequence,label\nacgt,1\nGGCC,0\n")
+    write_json(task / "task.json", {"task": "human_ocr_ensembl",
+                                    "classes": ["negative", "positive"]})
+    assert read_labelled_sequences(task / "test.csv") == [
+        ("human_ocr_ensembl", "positive", "ACGT"), ("human_ocr_ensembl", "negative", "GGCC")]
+    (task / "test.csv").write_text("sequence,label\n,1\n")
+    with pytest.raises(DensityError, match=r"test.csv:2: empty sequence"):
+        read_labelled_sequences(task / "test.csv")

@@ -158,8 +158,8 @@ def test_paper_dag_with_the_slurm_profile_exact_command() -> None:
                      "eval_table": 6, "ablation_budget": 2, "ablation_flops": 1,
                      "ablation_table": 1,
                      "download_annotation": 1, "segment_genome": 1, "splice_alignment": 1,
-                     "motif_alignment": 1, "locus_figure": 1, "boundary_table": 1, "all": 1,
-                     "total": 2031}
+                     "motif_alignment": 1, "locus_figure": 1, "boundary_table": 1,
+                     "boundary_density": 1, "all": 1, "total": 2032}
     assert "--valid-contigs chr20 --test-contigs chr21" in proc.stdout
     assert "--window 4096" in proc.stdout
     # 4 GPUs: one process per GPU through torchrun, on the 110M model

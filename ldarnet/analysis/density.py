@@ -9,6 +9,8 @@ a test.
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -30,15 +32,40 @@ class DensityError(ValueError):
 
 
 def read_labelled_sequences(path: str | Path) -> list[tuple[str, str, str]]:
-    """(task, class, upper-case sequence) rows of a CSV with dataset, label_name, seq."""
-    rows = []
-    for row_no, row in read_csv_rows(path, REQUIRED, DensityError):
-        if not row["seq"]:
-            raise DensityError(f"{path}:{row_no}: empty sequence")
-        rows.append((row["dataset"], row["label_name"], row["seq"].upper()))
+    """(task, class, upper-case sequence) rows of a labelled sequence table.
+
+    Two layouts: a CSV with ``dataset, label_name, seq`` (the shipped Genomic Benchmarks
+    slice tables), or a prepared downstream task split (``sequence, label`` as written by
+    ``ldarnet prepare-task``), whose task name and class names come from the ``task.json``
+    beside it.
+    """
+    path = Path(path)
+    manifest = path.parent / "task.json"
+    if _header(path) >= {"sequence", "label"} and manifest.is_file():
+        info = json.loads(manifest.read_text())
+        task, classes = info["task"], [str(c) for c in info["classes"]]
+        rows = []
+        for row_no, row in read_csv_rows(path, ("sequence", "label"), DensityError):
+            if not row["sequence"]:
+                raise DensityError(f"{path}:{row_no}: empty sequence")
+            rows.append((task, classes[int(row["label"])], row["sequence"].upper()))
+    else:
+        rows = []
+        for row_no, row in read_csv_rows(path, REQUIRED, DensityError):
+            if not row["seq"]:
+                raise DensityError(f"{path}:{row_no}: empty sequence")
+            rows.append((row["dataset"], row["label_name"], row["seq"].upper()))
     if not rows:
         raise DensityError(f"{path}: no sequences")
     return rows
+
+
+def _header(path: Path) -> set[str]:
+    """The column names of a CSV (empty for a missing or empty file)."""
+    if not path.is_file():
+        return set()
+    with open(path, newline="") as fh:
+        return set(next(csv.reader(fh), []))
 
 
 def boundary_density(model_path: str | Path, tables: list[str | Path], out_tsv: str | Path,

@@ -187,6 +187,7 @@ rule boundary_density:
     input:
         model="results/pretrain/{model}/seed{seed}/model.safetensors",
         tables=config["boundaries"]["density_tables"],
+        tasks=[f"results/tasks/{t}/test.csv" for t in config["boundaries"]["density_tasks"]],
     output:
         tsv="results/boundaries/{model}/seed{seed}/density/density.tsv",
         figure=report(
@@ -208,5 +209,5 @@ rule boundary_density:
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:
-        "ldarnet boundary-density --model {input.model} --sequences {input.tables} "
+        "ldarnet boundary-density --model {input.model} --sequences {input.tables} {input.tasks} "
         "--out-tsv {output.tsv} --out-png {output.figure} --device {params.device} > {log} 2>&1"

@@ -150,7 +150,7 @@ def expand_boundary_runs(suffix):
 
 def boundary_targets():
     out = ["results/tables/boundaries.tsv"]
-    if BOUNDARIES["density_tables"]:
+    if BOUNDARIES["density_tables"] or BOUNDARIES["density_tasks"]:
         out += [f"results/figures/boundary_density_{model}_seed{seed}.png"
                 for model in BOUNDARIES["models"] for seed in config["pretrain"]["seeds"]]
     out += [f"results/figures/locus_{BOUNDARIES['locus_gene']}_{model}_seed{seed}.png"
