@@ -3,7 +3,8 @@
 A sources file (config/evaluation/sources-*.yaml) maps a task name to a source mapping
 understood by ``ldarnet.evaluation.sources.build_task``. A task that is absent, or whose
 format is ``hub``, is downloaded from HuggingFace (the paper's data): its source becomes
-the two parquet files that ``ldarnet fetch-task`` caches under ``results/tasks/<task>/source``.
+the two parquet files that ``ldarnet fetch-task`` caches under
+``resources/downloads/tasks/<task>/`` (inputs, kept apart from the regenerable results/).
 The workflow reads the same file to know each ``prepare_task`` job's input files.
 """
 
@@ -25,9 +26,12 @@ class SourceConfigError(ValueError):
     """A sources file that does not map task names to source mappings."""
 
 
-def hub_cache(task: str, split: str, results: str = "results") -> str:
+DOWNLOADS = "resources/downloads"
+
+
+def hub_cache(task: str, split: str, downloads: str = DOWNLOADS) -> str:
     """The cached HuggingFace parquet of one task split (a workflow target)."""
-    return f"{results}/tasks/{task}/source/{split}.parquet"
+    return f"{downloads}/tasks/{task}/{split}.parquet"
 
 
 def load_sources(path: str | Path | None) -> dict[str, dict[str, Any]]:

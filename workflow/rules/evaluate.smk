@@ -6,7 +6,7 @@
 rule fetch_task:
     """One NT / Genomic Benchmarks split from HuggingFace, sha256-verified (paper scale)."""
     output:
-        protected("results/tasks/{task}/source/{split}.parquet"),
+        protected("resources/downloads/tasks/{task}/{split}.parquet"),
     params:
         registry=EVAL["registry"],
         revision=EVAL["revision"],
