@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from ldarnet.cli_ablation import add_ablation_commands
 from ldarnet.cli_eval import add_eval_commands
@@ -32,13 +31,14 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from ldarnet.cli_eval import read_result
     from ldarnet.train.pretrain import EXIT_PREEMPTED, Preempted, run_pretraining
 
     steps = None
     if args.budget:
         try:
-            steps = int(json.loads(Path(args.budget).read_text())["steps"])
-        except (OSError, ValueError, KeyError, TypeError) as err:
+            steps = int(read_result(args.budget)["steps"])
+        except (KeyError, TypeError, ValueError) as err:
             raise UserError(f"--budget {args.budget}: not a budget JSON with 'steps' ({err}); "
                             "write it with `ldarnet ablation-budget`") from None
     try:

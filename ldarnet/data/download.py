@@ -100,15 +100,24 @@ def _open(url: str, timeout: float, offset: int = 0) -> http.client.HTTPResponse
         if err.code == 416 and offset:
             # the .part already holds the whole file (or more): let the caller verify it
             raise _RangeNotSatisfiableError from err
-        if err.code >= 500 or err.code in (408, 429):
-            raise _RetryableError(f"HTTP {err.code} {err.reason}") from err
-        raise DownloadError(
-            f"{url}: HTTP {err.code} {err.reason}; check the URL (the server refused it, "
-            "retrying will not help)"
-        ) from err
+        raise _http_failure(url, err) from err
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-        reason = getattr(err, "reason", err)
-        raise _RetryableError(f"connection failed: {reason}") from err
+        raise _connection_failure(err) from err
+
+
+def _http_failure(url: str, err: urllib.error.HTTPError) -> Exception:
+    """What an HTTP error status means: retry on 5xx/408/429, otherwise give up clearly."""
+    if err.code >= 500 or err.code in (408, 429):
+        return _RetryableError(f"HTTP {err.code} {err.reason}")
+    return DownloadError(
+        f"{url}: HTTP {err.code} {err.reason}; check the URL (the server refused it, "
+        "retrying will not help)"
+    )
+
+
+def _connection_failure(err: Exception) -> _RetryableError:
+    """A network failure below HTTP (DNS, refused, reset, timeout): always retried."""
+    return _RetryableError(f"connection failed: {getattr(err, 'reason', err)}")
 
 
 def _with_retries(what: str, action: Callable[[], T], retries: int, backoff: float) -> T:
@@ -223,15 +232,9 @@ def fetch_headers(url: str, timeout: float = 60.0, retries: int = 5,
             err.close()
             if 300 <= err.code < 400:
                 return err.code, {k.lower(): v for k, v in err.headers.items()}
-            if err.code >= 500 or err.code in (408, 429):
-                raise _RetryableError(f"HTTP {err.code} {err.reason}") from err
-            raise DownloadError(
-                f"{url}: HTTP {err.code} {err.reason}; check the URL (the server refused "
-                "it, retrying will not help)"
-            ) from err
+            raise _http_failure(url, err) from err
         except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-            reason = getattr(err, "reason", err)
-            raise _RetryableError(f"connection failed: {reason}") from err
+            raise _connection_failure(err) from err
 
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise DownloadError(f"url {url!r} is not an http:// or https:// URL")

@@ -151,8 +151,8 @@ def summarize_task(cv_results: Sequence[Mapping], selected: Mapping, manifest: M
                      "val_mcc": selected["val_mcc"], "rule": selected.get("rule", "")},
         "seeds": [r["seed"] for r in cv_results],
         "n_splits": cv_results[0]["n_splits"],
-        "test": {m: summarize(_finite(v)) if _finite(v) else summarize([float("nan")])
-                 for m, v in pooled.items()},
+        # NaN runs (AUROC of a single-class test split) are left out; all-NaN stays NaN
+        "test": {m: summarize(_finite(v) or [float("nan")]) for m, v in pooled.items()},
         "per_seed_mcc": {str(r["seed"]): r["test"]["mcc"]["mean"] for r in cv_results},
         "fold_mcc": pooled["mcc"],
         # (seed, fold) of every run: what a paired comparison of two models matches on

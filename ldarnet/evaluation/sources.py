@@ -32,8 +32,8 @@ from ldarnet.evaluation.task_data import (
     SPLITS,
     TaskDataError,
     check_row,
-    iter_sequence_label_rows,
     open_text,
+    read_checked_rows,
     write_split_to,
 )
 from ldarnet.evaluation.task_split import TaskSplit
@@ -183,14 +183,7 @@ def _load_parquet(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
 def _load_csv(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
     out: dict[str, Rows] = {}
     for split in SPLITS:
-        path = _existing_file(spec, split, source[split])
-        sequences: list[str] = []
-        labels: list[int] = []
-        for line, sequence, label in iter_sequence_label_rows(path):
-            seq, value = check_row(sequence, label, spec, f"{path}:{line}")
-            sequences.append(seq)
-            labels.append(value)
-        out[split] = (sequences, labels)
+        out[split] = read_checked_rows(_existing_file(spec, split, source[split]), spec)
     return out, {}, ""
 
 

@@ -133,6 +133,17 @@ def iter_sequence_label_rows(path: str | Path) -> Iterator[tuple[int, str, str]]
         raise TaskDataError(f"{path}: not a readable CSV file ({err})") from err
 
 
+def read_checked_rows(path: str | Path, spec: TaskSpec) -> tuple[list[str], list[int]]:
+    """Every ``sequence,label`` row of ``path``, checked with :func:`check_row`."""
+    sequences: list[str] = []
+    labels: list[int] = []
+    for line, sequence, label in iter_sequence_label_rows(path):
+        seq, value = check_row(sequence, label, spec, f"{path}:{line}")
+        sequences.append(seq)
+        labels.append(value)
+    return sequences, labels
+
+
 def read_split(path: str | Path, spec: TaskSpec) -> TaskSplit:
     """One split of a task, every row checked with :func:`check_row` against ``spec``.
 
@@ -140,12 +151,7 @@ def read_split(path: str | Path, spec: TaskSpec) -> TaskSplit:
     meaningless score instead of a failure.
     """
     path = Path(path)
-    sequences: list[str] = []
-    labels: list[int] = []
-    for line, sequence, label in iter_sequence_label_rows(path):
-        seq, value = check_row(sequence, label, spec, f"{path}:{line}")
-        sequences.append(seq)
-        labels.append(value)
+    sequences, labels = read_checked_rows(path, spec)
     if not sequences:
         raise TaskDataError(f"{path}: no rows (empty split); a split needs at least one "
                             "labelled sequence: rebuild the task")

@@ -8,12 +8,12 @@ official data; the rule is written into the table's notes so a reader can recoun
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ldarnet.data.atomic import temp_path
+from ldarnet.data.csv_table import read_csv_rows
 from ldarnet.evaluation.registry import TaskSpec
 from ldarnet.report.tables import markdown_table, write_tsv
 
@@ -35,15 +35,7 @@ class TableError(ValueError):
 
 
 def _read_tsv(path: str | Path, required: Sequence[str]) -> list[dict[str, str]]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"baseline table {path} does not exist")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh, delimiter="\t")
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise TableError(f"{path}: missing column(s) {missing}")
-        return list(reader)
+    return [row for _, row in read_csv_rows(path, required, TableError, delimiter="\t")]
 
 
 def load_nt_baselines(path: str | Path) -> dict[str, dict[str, str]]:
