@@ -4,6 +4,13 @@ Pure-PyTorch reference path. Queries are processed in blocks so that memory grow
 O(L * (block + 2 * window)) instead of O(L^2): for long DNA contexts (tens of kilobases) a full
 score matrix would not fit, while a band of width ``2 * window + 1`` per query is all that the
 layer is allowed to see anyway.
+
+CUDA fast path (docs/cuda.md): on a GPU, with fp16/bf16 activations and a kernel backend that
+provides ``varlen_attention`` (flash-attn, see ldarnet/model/kernels_cuda.py), the same band is
+computed by flash-attn over the valid tokens only: unpad → ``flash_attn_varlen_func`` with
+``window_size=(W, W)`` → repad with zeros. Rotary is applied before, exactly as on the
+reference path. Anything else (CPU, fp32/fp64, the ``torch`` backend, masks that are not right
+padding, empty rows) takes the reference path unchanged.
 """
 
 from __future__ import annotations
@@ -14,9 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ldarnet.model import kernels
 from ldarnet.model.rotary import RotaryEmbedding
 
 __all__ = ["SlidingWindowAttention"]
+
+_FLASH_DTYPES = (torch.float16, torch.bfloat16)
 
 
 class SlidingWindowAttention(nn.Module):
@@ -113,6 +123,13 @@ class SlidingWindowAttention(nn.Module):
         q, k, v = qkv.unbind(dim=2)
         # Rotate once over the whole sequence, then slice per block: no per-block offsets.
         q, k = self.rotary_emb(q, k)
+        if q.is_cuda and q.dtype in _FLASH_DTYPES and self.head_dim % 8 == 0 \
+                and self.head_dim <= 256:
+            flash = kernels.fast_path("varlen_attention")
+            if flash is not None:
+                out = self._varlen_attention(flash, q, k, v, mask)
+                if out is not None:
+                    return self.out_proj(out.reshape(B, L, self.d_model))
         # (B, H, L, Dh) is the layout SDPA expects.
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
 
@@ -122,6 +139,49 @@ class SlidingWindowAttention(nn.Module):
             # where() rather than multiply: exact zeros even if a padded row were non-finite.
             out = torch.where(mask[..., None], out, out.new_zeros(()))
         return self.out_proj(out)
+
+    def _varlen_attention(
+        self, flash, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None
+    ) -> Tensor | None:
+        """Banded attention by a packed-sequence kernel; (B, L, H, Dh) in, out, or None.
+
+        Valid tokens are packed row after row (``cu_seqlens`` from the padding mask), the
+        kernel restricts each query to keys of its own row within ``±window``, and the result
+        is scattered back with exact zeros at padded positions (as the reference produces).
+        Packing measures the window in packed positions, which equal the original ones only
+        for right padding, and an empty row is a zero-length sequence: in either case this
+        returns None and the reference path runs instead.
+        """
+        B, L, H, Dh = q.shape
+        if mask is None:
+            lengths = torch.full((B,), L, dtype=torch.int32, device=q.device)
+            max_len = L
+            index = None
+        else:
+            lengths = mask.sum(dim=1, dtype=torch.int32)
+            prefix = torch.arange(L, device=q.device).unsqueeze(0) < lengths.unsqueeze(1)
+            max_len, min_len, right_padded = self._mask_facts(lengths, prefix, mask)
+            if not right_padded or min_len == 0:
+                return None
+            index = mask.reshape(-1).nonzero().squeeze(1)
+        cu_seqlens = torch.zeros(B + 1, dtype=torch.int32, device=q.device)
+        cu_seqlens[1:] = torch.cumsum(lengths, dim=0)
+        packed = [t.reshape(B * L, H, Dh) for t in (q, k, v)]
+        if index is not None:
+            packed = [t.index_select(0, index) for t in packed]
+        # window_size -1 (global) is flash-attn's "unbounded" too.
+        out = flash(*packed, cu_seqlens, max_len, self.window_size, self.softmax_scale)
+        if index is None:
+            return out.view(B, L, H, Dh)
+        full = out.new_zeros(B * L, H, Dh).index_copy(0, index, out)
+        return full.view(B, L, H, Dh)
+
+    @staticmethod
+    def _mask_facts(lengths: Tensor, prefix: Tensor, mask: Tensor) -> tuple[int, int, bool]:
+        """Longest and shortest row and whether ``mask`` is right padding, in one sync."""
+        right = (prefix == mask).all().to(lengths.dtype)
+        max_len, min_len, ok = torch.stack([lengths.max(), lengths.min(), right]).tolist()
+        return int(max_len), int(min_len), bool(ok)
 
     def _blockwise_attention(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
         """Banded attention over query blocks; inputs/outputs are (B, H, L, Dh)."""

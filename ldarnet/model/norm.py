@@ -2,6 +2,11 @@
 
 Normalisation is computed in (at least) float32 whatever the working dtype, because the residual
 stream is kept in fp32 and bf16 statistics over 512-768 channels lose precision.
+
+On a GPU with a kernel backend that provides them (mamba-ssm's Triton norms, see
+ldarnet/model/kernels_cuda.py and docs/cuda.md), both norms run as one fused kernel, which
+also keeps float32 statistics; CPU tensors, float64 and the ``torch`` backend use the code
+below unchanged.
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ldarnet.model import kernels
 from ldarnet.model.precision import upcast
+
+_FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
@@ -29,6 +37,10 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.is_cuda and x.dtype in _FUSED_DTYPES:
+            fused = kernels.fast_path("rms_norm")
+            if fused is not None:
+                return fused(x, self.weight, self.eps)
         return rms_norm(x, self.weight, self.eps)
 
 
@@ -48,6 +60,10 @@ class GatedRMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, y: Tensor, z: Tensor) -> Tensor:
+        if y.is_cuda and y.dtype in _FUSED_DTYPES and z.dtype in _FUSED_DTYPES:
+            fused = kernels.fast_path("gated_rms_norm")
+            if fused is not None:
+                return fused(y, z, self.weight, self.eps, self.group_size)
         gated = upcast(y) * F.silu(upcast(z))
         shape = gated.shape
         grouped = gated.view(*shape[:-1], shape[-1] // self.group_size, self.group_size)
