@@ -42,12 +42,20 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, input_ids: Tensor, mask: Tensor) -> Tensor:
         """input_ids (b, l) long, mask (b, l) bool right-padded → logits (b, num_classes)."""
-        # Pool in (at least) fp32: a bf16 sum over hundreds of positions loses digits.
-        hidden = upcast(self.backbone(input_ids, mask).hidden_states)
-        weights = mask.to(hidden.dtype).unsqueeze(-1)
-        counts = weights.sum(dim=1).clamp_min(1.0)
-        pooled = (hidden * weights).sum(dim=1) / counts
-        return self.head(pooled)
+        return self.head(masked_mean(self.backbone(input_ids, mask).hidden_states, mask))
+
+
+def masked_mean(hidden: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``hidden`` (b, l, d) over the valid positions of ``mask`` (b, l) → (b, d).
+
+    Shared by the classifier and ``ldarnet embed`` so that embeddings are exactly the
+    representation the fine-tuning head sees. Pools in (at least) fp32: a bf16 sum over
+    hundreds of positions loses digits.
+    """
+    hidden = upcast(hidden)
+    weights = mask.to(hidden.dtype).unsqueeze(-1)
+    counts = weights.sum(dim=1).clamp_min(1.0)
+    return (hidden * weights).sum(dim=1) / counts
 
 
 def collate(sequences: Sequence[str]) -> tuple[Tensor, Tensor]:
