@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from ldarnet.cli_ablation import add_ablation_commands
 from ldarnet.cli_eval import add_eval_commands
+from ldarnet.cli_interop import add_interop_commands
 
 
 class UserError(Exception):
@@ -94,10 +95,37 @@ def _cmd_boundary_density(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_start_codon_alignment(args: argparse.Namespace) -> int:
+    from ldarnet.analysis.start_codon_alignment import run_start_codon_alignment
+
+    summary = run_start_codon_alignment(
+        args.bedgraph, args.bed, args.fasta, args.exons, args.out_dir, source=args.source,
+        gtf=args.gtf, flank=args.flank, n_permutations=args.permutations, seed=args.seed,
+        min_codons=args.min_codons)
+    print(json.dumps({k: v for k, v in summary.items() if k != "offset0"}, indent=2))
+    return 0
+
+
+def _cmd_splice_midpoint(args: argparse.Namespace) -> int:
+    import torch
+
+    from ldarnet.analysis.splice_midpoint import run_splice_midpoint
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    summary = run_splice_midpoint(args.model, args.sequences, args.out_dir,
+                                  test_flank=args.test_flank,
+                                  n_permutations=args.permutations, seed=args.seed,
+                                  device=device)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def _cmd_boundary_table(args: argparse.Namespace) -> int:
     from ldarnet.report.boundary_table import boundary_table
 
-    rows = boundary_table(args.splice_stats, args.motif_stats, args.out)
+    rows = boundary_table(args.splice_stats, args.motif_stats, args.out,
+                          start_codon_stats=args.start_codon_stats,
+                          midpoint_stats=args.midpoint_stats)
     print(f"{args.out}: {len(rows)} rows")
     return 0
 
@@ -202,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ldarnet",
         description="LDARNet: hierarchical DNA language model with learned, dynamic tokenization.",
     )
+    parser.add_argument(
+        "--kernels", choices=("auto", "torch", "cuda"), default=None,
+        help="compute kernels: auto (CUDA fast paths when available, the default), torch "
+             "(the pure-PyTorch reference), cuda (fast paths or an error); overrides the "
+             "LDARNET_KERNELS environment variable (docs/cuda.md)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("model-info", help="parameter counts and layout of a model config (JSON)")
@@ -326,14 +359,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "cuda"), default=None)
     p.set_defaults(func=_cmd_boundary_density)
 
+    p = sub.add_parser("start-codon-alignment",
+                       help="boundary profiles around start codons (Kozak) vs non-start ATGs")
+    _add_segmentation_inputs(p)
+    p.add_argument("--source", choices=("gtf", "longest_orf"), default="gtf",
+                   help="start codons: GTF start_codon lines (default), or inferred from the "
+                        "longest ORF of each transcript (labelled as inferred)")
+    p.add_argument("--gtf", default=None,
+                   help="GTF with start_codon lines (default: --exons when it is a GTF)")
+    p.add_argument("--min-codons", type=int, default=100,
+                   help="longest_orf: shortest ORF kept, in codons (default 100)")
+    p.add_argument("--out-dir", required=True, help="profiles, statistics, figure, summary")
+    p.add_argument("--flank", type=int, default=40, help="bases on each side (default 40)")
+    p.add_argument("--permutations", type=int, default=10000, help="per test (default 10000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_start_codon_alignment)
+
+    p = sub.add_parser("splice-midpoint",
+                       help="boundary profiles around the midpoint of splice-task sequences")
+    p.add_argument("--model", required=True, help="model.safetensors or a pretraining run dir")
+    p.add_argument("--sequences", nargs="+", required=True,
+                   help="prepared splice task splits (results/tasks/<task>/test.csv)")
+    p.add_argument("--out-dir", required=True, help="profiles, statistics, figure, summary")
+    p.add_argument("--test-flank", type=int, default=10,
+                   help="test site vs non-site at offsets -N..+N (default 10)")
+    p.add_argument("--permutations", type=int, default=10000, help="per test (default 10000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    p.set_defaults(func=_cmd_splice_midpoint)
+
     p = sub.add_parser("boundary-table", help="offset-0 statistics of all boundary analyses")
     p.add_argument("--splice-stats", nargs="*", default=[], help="splice_stats.tsv files")
     p.add_argument("--motif-stats", nargs="*", default=[], help="motif_stats.tsv files")
+    p.add_argument("--start-codon-stats", nargs="*", default=[],
+                   help="start_codon_stats.tsv files")
+    p.add_argument("--midpoint-stats", nargs="*", default=[], help="midpoint_stats.tsv files")
     p.add_argument("--out", required=True, help="table (.tsv; a .md is written beside it)")
     p.set_defaults(func=_cmd_boundary_table)
 
     add_eval_commands(sub)
     add_ablation_commands(sub)
+    add_interop_commands(sub)
     return parser
 
 
@@ -350,6 +416,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from ldarnet.analysis.motifs import MotifError
     from ldarnet.analysis.profiles import ProfileError
     from ldarnet.analysis.segment import SegmentError
+    from ldarnet.analysis.splice_midpoint import MidpointError
     from ldarnet.analysis.stats import StatsError
     from ldarnet.analysis.tracks import TrackError
     from ldarnet.data.download import DownloadError
@@ -362,6 +429,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from ldarnet.evaluation.registry import RegistryError
     from ldarnet.evaluation.source_config import SourceConfigError
     from ldarnet.evaluation.task_data import TaskDataError
+    from ldarnet.interop.errors import InteropError
     from ldarnet.model.config import ConfigError
     from ldarnet.report.eval_tables import TableError
     from ldarnet.train.checkpoint import CheckpointError
@@ -371,13 +439,21 @@ def user_errors() -> tuple[type[Exception], ...]:
             SplitError, TilingError, ShardError, TrainConfigError, CheckpointError,
             SegmentError, AnnotationError, TrackError, MotifError, ProfileError, StatsError,
             DensityError, RegistryError, TaskDataError, SourceConfigError, EvaluationError,
-            TableError, BudgetError)
+            TableError, BudgetError, MidpointError, InteropError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ldarnet`` console script."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    if args.kernels is not None:
+        from ldarnet.model import kernels
+
+        try:
+            kernels.configure(args.kernels)
+        except (ValueError, RuntimeError) as err:  # e.g. --kernels cuda on a CPU machine
+            print(f"ldarnet: error: {err}", file=sys.stderr)
+            return 2
     try:
         return func(args)
     except Exception as err:

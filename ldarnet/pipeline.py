@@ -109,6 +109,14 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
         _exists(boundaries["regions"], "boundaries.regions", root)
     for table in boundaries["density_tables"]:
         _exists(table, "boundaries.density_tables", root)
+    local = boundaries["exons"] or ""
+    if boundaries["start_codons"] == "gtf" and local and not local.lower().endswith(
+            (".gtf", ".gtf.gz")):
+        raise WorkflowConfigError(
+            f"config boundaries.start_codons: gtf needs a GTF annotation, but boundaries.exons "
+            f"is {local!r} (an exon table without start codons); set start_codons to "
+            "longest_orf (inferred, labelled so) or none"
+        )
     stray = [t for t in boundaries["density_tasks"] if t not in config["tasks"]]
     if stray:
         raise WorkflowConfigError(

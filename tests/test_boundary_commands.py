@@ -171,3 +171,77 @@ def test_density_reads_prepared_task_splits(tmp_path) -> None:
     (task / "test.csv").write_text("sequence,label\n,1\n")
     with pytest.raises(DensityError, match=r"test.csv:2: empty sequence"):
         read_labelled_sequences(task / "test.csv")
+
+
+def test_start_codon_alignment_command(workdir, tmp_path) -> None:
+    """Inferred start codons (ACP1, SH3YL1 in the region) profiled from the segmentation."""
+    work, out = workdir["work"], tmp_path / "start_codons"
+    args = ["start-codon-alignment", "--bedgraph", str(work / "p.bedGraph"), "--bed",
+            str(work / "b.bed"), "--fasta", str(workdir["genome"]), "--exons",
+            str(workdir["exons"]), "--out-dir", str(out), "--permutations", "200", "--flank",
+            "10"]
+    assert main([*args, "--source", "longest_orf"]) == 0
+    summary = json.loads((out / "start_codon_summary.json").read_text())
+    assert summary["label"].startswith("start codons inferred") and "not annotated" in \
+        summary["label"]
+    assert summary["segmented"] >= 3
+    with open(out / "start_codon_stats.tsv") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert {r["versus"] for r in rows} >= {"non-start ATGs", "random positions"}
+    assert {r["source"] for r in rows} == {"inferred (longest ORF), not annotated"}
+    assert (out / "start_codon_profiles.png").stat().st_size > 10_000
+    # the demo's exon table has no start codons: asking for GTF ones is one clear error
+    assert main([*args, "--source", "gtf"]) == 2
+    # a GTF with exon and start_codon lines (1-based) gives the same anchors, labelled annotated
+    from ldarnet.analysis.junctions import read_exon_table
+    from ldarnet.analysis.start_codons import infer_start_codons
+    from ldarnet.data.fasta import read_fasta
+
+    exons = read_exon_table(workdir["exons"])
+    starts = infer_start_codons(exons, read_fasta(workdir["genome"]))
+    lines = []
+    for e in exons:
+        lines.append(f'chr2\tT\texon\t{e.start + 1}\t{e.end}\t.\t{e.strand}\t.\t'
+                     f'transcript_id "{e.transcript}"; gene_name "{e.gene}";\n')
+    for c in starts:
+        if not c.split:
+            lo = c.position + 1 if c.strand == "+" else c.position - 1
+            lines.append(f'chr2\tT\tstart_codon\t{lo}\t{lo + 2}\t.\t{c.strand}\t0\t'
+                         f'transcript_id "{c.transcript}";\n')
+    gtf = tmp_path / "annotation.gtf"
+    gtf.write_text("".join(lines))
+    assert main([*args[:8], str(gtf), *args[9:], "--source", "gtf"]) == 0
+    annotated = json.loads((out / "start_codon_summary.json").read_text())
+    assert annotated["label"] == "annotated start codons (GENCODE start_codon)"
+    assert annotated["segmented"] == sum(not c.split for c in starts)
+    assert annotated["atg"] == annotated["segmented"]  # every anchor reads ATG
+
+
+def test_splice_midpoint_command_and_table_rows(workdir, tmp_path) -> None:
+    """Prepared splice task split → midpoint profiles; both new analyses reach the table."""
+    task = tmp_path / "splice_sites_donors"
+    task.mkdir()
+    rng = torch.Generator().manual_seed(0)
+    seqs = ["".join("ACGT"[i] for i in torch.randint(0, 4, (300,), generator=rng).tolist())
+            for _ in range(8)]
+    (task / "test.csv").write_text("sequence,label\n" + "".join(
+        f"{s},{i % 2}\n" for i, s in enumerate(seqs)))
+    write_json(task / "task.json", {"task": "splice_sites_donors", "classes": ["0", "1"]})
+    runs = tmp_path / "results/boundaries/tiny/seed3"
+    out = runs / "splice_midpoint"
+    assert main(["splice-midpoint", "--model", str(workdir["run"]), "--sequences",
+                 str(task / "test.csv"), "--out-dir", str(out), "--permutations", "200",
+                 "--device", "cpu"]) == 0
+    summary = json.loads((out / "midpoint_summary.json").read_text())
+    assert summary["tasks"]["splice_sites_donors"] == {"sequences": 8, "anchor_index": [150]}
+    with open(out / "midpoint_stats.tsv") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert len(rows) == 21 and {r["sites"] for r in rows} == {"donor (1)"}
+    assert (out / "midpoint_profiles.png").stat().st_size > 10_000
+    table = tmp_path / "boundaries.tsv"
+    assert main(["boundary-table", "--midpoint-stats", str(out / "midpoint_stats.tsv"),
+                 "--out", str(table)]) == 0
+    with open(table) as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert [(r["model"], r["analysis"], r["sites"], r["versus"]) for r in rows] == [
+        ("tiny", "splice task midpoint: splice_sites_donors", "donor (1)", "non-site (0)")]

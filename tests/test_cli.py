@@ -33,3 +33,23 @@ def test_console_script_entry_point() -> None:
         capture_output=True, text=True, check=True,
     )
     assert json.loads(proc.stdout)["parameters"] == 2_011_288
+
+
+def test_kernels_flag(capsys) -> None:
+    """--kernels torch forces the reference; --kernels cuda without a GPU is one clear error."""
+    import torch
+
+    from ldarnet.model import kernels
+
+    try:
+        assert main(["--kernels", "torch", "model-info", "--config",
+                     str(MODELS / "ldarnet-tiny.yaml")]) == 0
+        assert kernels.active_backend() == "torch"
+        if not torch.cuda.is_available():
+            capsys.readouterr()
+            assert main(["--kernels", "cuda", "model-info", "--config",
+                         str(MODELS / "ldarnet-tiny.yaml")]) == 2
+            err = capsys.readouterr().err
+            assert "kernel backend 'cuda' cannot run here" in err and "Traceback" not in err
+    finally:
+        kernels.configure("torch")

@@ -4,11 +4,17 @@ One row per (model, seed, analysis, site kind or motif, comparison, signal): the
 real sites, at the comparison sites, the difference, the permutation p-value and its
 BH-adjusted q-value (adjusted across offsets within its test), and the sample sizes.
 Written as TSV and as Markdown next to it.
+
+Four analyses feed it: splice junctions vs decoy GT/AG, promoter motifs vs background and
+shuffled controls, start codons (Kozak) vs non-start ATGs and random positions, and the
+release's midpoint view of the splice tasks (site vs non-site class). The start-codon
+rows name their source in ``analysis`` (annotated, or inferred from the longest ORF).
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ldarnet.data.atomic import temp_path
@@ -29,9 +35,28 @@ def _run_of(path: Path) -> tuple[str, str]:
     return seed_dir.parent.name, seed_dir.name.removeprefix("seed")
 
 
+def _generic(path: Path, analysis: Callable[[dict], str]) -> list[dict]:
+    """Offset-0 rows of a statistics TSV already in the table's columns.
+
+    ``analysis(row)`` names the analysis of a row (the start-codon rows carry their source).
+    """
+    model, seed = _run_of(path)
+    out = []
+    for r in _read(path):
+        if int(r["offset"]) != 0:
+            continue
+        out.append({"model": model, "seed": seed, "analysis": analysis(r),
+                    "sites": r["sites"], "versus": r["versus"], "signal": r["signal"],
+                    **{k: float(r[k]) for k in ("site_mean", "versus_mean", "difference",
+                                                "p_value", "q_value")},
+                    "n_sites": int(r["n_sites"]), "n_versus": int(r["n_versus"])})
+    return out
+
+
 def boundary_table(splice_stats: list[str | Path], motif_stats: list[str | Path],
-                   out_tsv: str | Path) -> list[dict]:
-    """Collect the offset-0 rows of the splice and motif statistics into one table."""
+                   out_tsv: str | Path, start_codon_stats: Sequence[str | Path] = (),
+                   midpoint_stats: Sequence[str | Path] = ()) -> list[dict]:
+    """Collect the offset-0 rows of every boundary analysis's statistics into one table."""
     rows: list[dict] = []
     for path in map(Path, splice_stats):
         model, seed = _run_of(path)
@@ -55,6 +80,10 @@ def boundary_table(splice_stats: list[str | Path], motif_stats: list[str | Path]
                              "difference": float(r["difference"]),
                              "p_value": float(r["p_value"]), "q_value": float(r["q_value"]),
                              "n_sites": int(r["n_hits"]), "n_versus": int(r["n_versus"])})
+    for path in map(Path, start_codon_stats):
+        rows += _generic(path, lambda r: f"start codons, {r['source']}")
+    for path in map(Path, midpoint_stats):
+        rows += _generic(path, lambda r: f"splice task midpoint: {r['task']}")
     out_tsv = Path(out_tsv)
     write_tsv(out_tsv, rows, COLUMNS)
     md = out_tsv.with_suffix(".md")

@@ -66,7 +66,7 @@ rule splice_alignment:
         figure=report(
             "results/boundaries/{model}/seed{seed}/splice/splice_profiles.png",
             caption="../report/splice_profiles.rst",
-            category="Boundary alignment",
+            category="4 Boundary alignment (C4)",
         ),
         summary="results/boundaries/{model}/seed{seed}/splice/splice_summary.json",
     params:
@@ -100,7 +100,7 @@ rule motif_alignment:
         figure=report(
             "results/boundaries/{model}/seed{seed}/motifs/motif_profiles.png",
             caption="../report/motif_profiles.rst",
-            category="Boundary alignment",
+            category="4 Boundary alignment (C4)",
         ),
         logo="results/boundaries/{model}/seed{seed}/motifs/boundary_logo.png",
         summary="results/boundaries/{model}/seed{seed}/motifs/motif_summary.json",
@@ -137,7 +137,7 @@ rule locus_figure:
         report(
             "results/figures/locus_{gene}_{model}_seed{seed}.png",
             caption="../report/locus.rst",
-            category="Boundary alignment",
+            category="4 Boundary alignment (C4)",
         ),
     log:
         log_path("locus_figure", "{gene}_{model}_seed{seed}"),
@@ -155,16 +155,89 @@ rule locus_figure:
         "--out {output} > {log} 2>&1"
 
 
+rule start_codon_alignment:
+    """Boundary profiles at start codons (Kozak) vs non-start ATGs and random positions."""
+    input:
+        bedgraph="results/boundaries/{model}/seed{seed}/segments.bedGraph",
+        bed="results/boundaries/{model}/seed{seed}/boundaries.bed",
+        fasta=f"results/genome/{ASSEMBLY}/genome.fa",
+        exons=annotation_file,
+    output:
+        profiles="results/boundaries/{model}/seed{seed}/start_codons/start_codon_profiles.tsv",
+        stats="results/boundaries/{model}/seed{seed}/start_codons/start_codon_stats.tsv",
+        figure=report(
+            "results/boundaries/{model}/seed{seed}/start_codons/start_codon_profiles.png",
+            caption="../report/start_codon_profiles.rst",
+            category="4 Boundary alignment (C4)",
+        ),
+        summary="results/boundaries/{model}/seed{seed}/start_codons/start_codon_summary.json",
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.summary),
+        source=config["boundaries"]["start_codons"],
+        permutations=config["boundaries"]["permutations"],
+    log:
+        log_path("start_codon_alignment", "{model}", "seed{seed}"),
+    benchmark:
+        benchmark_path("start_codon_alignment", "{model}", "seed{seed}")
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/ldarnet-cpu.yaml"
+    shell:
+        "ldarnet start-codon-alignment --bedgraph {input.bedgraph} --bed {input.bed} "
+        "--fasta {input.fasta} --exons {input.exons} --source {params.source} "
+        "--out-dir {params.out_dir} --permutations {params.permutations} > {log} 2>&1"
+
+
+rule splice_midpoint:
+    """The release's view: boundary profiles around the midpoint of splice-task test sequences."""
+    input:
+        model="results/pretrain/{model}/seed{seed}/model.safetensors",
+        tasks=[f"results/tasks/{t}/test.csv" for t in splice_midpoint_tasks()],
+    output:
+        profiles="results/boundaries/{model}/seed{seed}/splice_midpoint/midpoint_profiles.tsv",
+        stats="results/boundaries/{model}/seed{seed}/splice_midpoint/midpoint_stats.tsv",
+        figure=report(
+            "results/boundaries/{model}/seed{seed}/splice_midpoint/midpoint_profiles.png",
+            caption="../report/splice_midpoint.rst",
+            category="4 Boundary alignment (C4)",
+        ),
+        summary="results/boundaries/{model}/seed{seed}/splice_midpoint/midpoint_summary.json",
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.summary),
+        permutations=config["boundaries"]["permutations"],
+        device="cuda" if config["boundaries"]["gpus"] > 0 else "cpu",
+    log:
+        log_path("splice_midpoint", "{model}", "seed{seed}"),
+    benchmark:
+        benchmark_path("splice_midpoint", "{model}", "seed{seed}")
+    threads: config["boundaries"]["cpus"]
+    resources:
+        gpu=config["boundaries"]["gpus"],
+        mem_mb=config["boundaries"]["mem_mb"],
+        runtime=config["boundaries"]["runtime"],
+    conda:
+        "../../envs/ldarnet-cuda.yaml"
+    shell:
+        "ldarnet splice-midpoint --model {input.model} --sequences {input.tasks} "
+        "--out-dir {params.out_dir} --permutations {params.permutations} "
+        "--device {params.device} > {log} 2>&1"
+
+
 rule boundary_table:
-    """Offset-0 statistics of every splice and motif analysis in one table."""
+    """Offset-0 statistics of every boundary analysis (splice, motifs, start codons, midpoint)."""
     input:
         splice=expand_boundary_runs("splice/splice_stats.tsv"),
         motifs=expand_boundary_runs("motifs/motif_stats.tsv"),
+        start_codons=start_codon_runs(),
+        midpoint=splice_midpoint_runs(),
     output:
         tsv=report(
             "results/tables/boundaries.tsv",
             caption="../report/boundary_table.rst",
-            category="Tables",
+            category="4 Boundary alignment (C4)",
         ),
         md="results/tables/boundaries.md",
     log:
@@ -179,6 +252,7 @@ rule boundary_table:
         "../../envs/ldarnet-cpu.yaml"
     shell:
         "ldarnet boundary-table --splice-stats {input.splice} --motif-stats {input.motifs} "
+        "--start-codon-stats {input.start_codons} --midpoint-stats {input.midpoint} "
         "--out {output.tsv} > {log} 2>&1"
 
 
@@ -193,7 +267,7 @@ rule boundary_density:
         figure=report(
             "results/figures/boundary_density_{model}_seed{seed}.png",
             caption="../report/boundary_density.rst",
-            category="Boundary alignment",
+            category="4 Boundary alignment (C4)",
         ),
     params:
         device="cuda" if config["boundaries"]["gpus"] > 0 else "cpu",
