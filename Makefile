@@ -34,14 +34,19 @@ system-deps:
 	  fi; \
 	fi
 
-# The demo DAG: the same rules as the paper, on the data shipped in resources/demo/.
+# The demo DAG: the same rules as the paper, on the data shipped in resources/demo/, then
+# the self-contained HTML report of the run. Snakemake prints "N of M steps (x%) done".
 demo: $(STAMP)
-	$(BIN)/snakemake --configfile config/demo.yaml \
-	  --cores all --printshellcmds --show-failed-logs
-	@echo; echo "token shards: results/genome/hg38-demo/windows/manifest.json"
-	@echo "pretraining:  results/pretrain/ldarnet/seed1/ (model.safetensors, curves.png, boundaries.png)"
-	@cat results/pretrain/ldarnet/seed1/val_log.csv
-	@echo "boundaries:   results/boundaries/ldarnet/seed1/ (splice/, motifs/: profiles, statistics, figures)"
+	@start=$$(date +%s); \
+	$(BIN)/snakemake --configfile config/demo.yaml --cores all --show-failed-logs && \
+	$(BIN)/snakemake --configfile config/demo.yaml --report results/report.html && \
+	echo && echo "demo finished in $$(( $$(date +%s) - start )) s (after the install)"
+	@echo
+	@echo "report (open in a browser):   results/report.html"
+	@echo "paper vs this run:            results/tables/claims.md"
+	@echo "tables / figures:             results/tables/, results/figures/"
+	@echo "pretraining:                  results/pretrain/<model>/seed1/ (model.safetensors, curves.png)"
+	@echo "boundary analysis:            results/boundaries/ldarnet/seed1/"
 
 lint: $(STAMP)
 	$(BIN)/ruff check ldarnet tests benchmarks

@@ -21,6 +21,7 @@ include: "workflow/rules/genome.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/boundaries.smk"
+include: "workflow/rules/report.smk"
 
 
 localrules:

@@ -181,6 +181,7 @@ def _cmd_eval_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval_table(args: argparse.Namespace) -> int:
+    from ldarnet.report import eval_figure as ef
     from ldarnet.report import eval_tables as et
 
     registry = _registry(args.registry)
@@ -193,17 +194,51 @@ def _cmd_eval_table(args: argparse.Namespace) -> int:
                  "protocols in config/baselines/gb.tsv), so accuracy is the comparable column."]
         et.write_table(args.out, rows, "Genomic Benchmarks (9 tasks)",
                        notes + et.data_notes(rows, notes_by_task), et.MD_GB_COLUMNS)
+        if args.figure:
+            ef.plot_eval_rows(args.figure, rows, "Genomic Benchmarks", metric="accuracy")
     elif args.table == "nt_summary":
         rows = et.nt_rows(summaries, registry, nt)
         summary = et.nt_summary_rows(rows, nt)
         et.write_table(args.out, summary, "NT summary: wins among < 300M models and overall",
                        [et.WIN_RULE, *et.data_notes(rows, notes_by_task)])
+        if args.figure:
+            ef.plot_win_counts(args.figure, summary, "NT benchmark: tasks won")
     else:
         rows = et.nt_rows(summaries, registry, nt)
         notes = ["MCC×100: mean ± 95 % t-interval over all (seed, fold) runs on the test "
                  "split; release numbers: 10 folds, one seed (spec section 7).", et.WIN_RULE]
         et.write_table(args.out, rows, et.NT_GROUP_TITLES[args.table],
                        notes + et.data_notes(rows, notes_by_task), et.MD_NT_COLUMNS)
+        if args.figure:
+            ef.plot_eval_rows(args.figure, rows, et.NT_GROUP_TITLES[args.table])
+    print(f"{args.out}: {len(rows)} row(s)")
+    return 0
+
+
+def _cmd_paper_claims(args: argparse.Namespace) -> int:
+    from ldarnet.report import claims
+    from ldarnet.report import eval_tables as et
+
+    nt_rows = [r for path in args.nt_tables
+               for r in claims.read_table(path, ["task", "data", "model", "runs", "mcc_x100",
+                                                 "mcc_ci95_x100"])]
+    gb_rows = [r for path in args.gb_tables
+               for r in claims.read_table(path, ["task", "data", "model", "runs",
+                                                 "accuracy_x100", "accuracy_ci95_x100"])]
+    summary = (claims.read_table(args.nt_summary, ["results", "tasks", "official_tasks",
+                                                   "best_small", "best_overall"])
+               if args.nt_summary else None)
+    ablation = (claims.read_table(args.ablation, ["task", "arm", "boundaries", "data",
+                                                  "n_pairs", "diff_pp", "diff_ci95_pp",
+                                                  "p_value", "flops_vs_reference"])
+                if args.ablation else None)
+    boundaries = (claims.read_table(args.boundaries, ["model", "seed", "analysis", "sites",
+                                                      "versus", "site_mean", "versus_mean",
+                                                      "q_value", "n_sites"])
+                  if args.boundaries else None)
+    rows = claims.claims_rows(nt_rows, gb_rows, summary, ablation, boundaries,
+                              et.load_nt_baselines(args.nt_baselines))
+    claims.write_claims(args.out, rows, args.scale)
     print(f"{args.out}: {len(rows)} row(s)")
     return 0
 
@@ -285,4 +320,17 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nt-baselines", default="config/baselines/nt.tsv")
     p.add_argument("--gb-baselines", default="config/baselines/gb.tsv")
     p.add_argument("--out", required=True, help="table .tsv (a .md is written beside it)")
+    p.add_argument("--figure", help="also draw the table as a figure (.png/.svg/.pdf)")
     p.set_defaults(func=_cmd_eval_table)
+
+    p = sub.add_parser("paper-claims",
+                       help="paper vs release vs this run, for claims C1-C4 (TSV + Markdown)")
+    p.add_argument("--nt-tables", nargs="*", default=[], help="NT group tables (eval-table)")
+    p.add_argument("--gb-tables", nargs="*", default=[], help="the Genomic Benchmarks table")
+    p.add_argument("--nt-summary", help="results/tables/nt_summary.tsv")
+    p.add_argument("--ablation", help="results/tables/ablation.tsv")
+    p.add_argument("--boundaries", help="results/tables/boundaries.tsv")
+    p.add_argument("--nt-baselines", default="config/baselines/nt.tsv")
+    p.add_argument("--scale", required=True, help="the run's scale (config key `scale`)")
+    p.add_argument("--out", required=True, help="claims .tsv (a .md is written beside it)")
+    p.set_defaults(func=_cmd_paper_claims)

@@ -104,6 +104,8 @@ def test_schema_rejects_bad_configs(change, fragment: str) -> None:
         (lambda c: c["boundaries"].update(models=["fixedgrid"]),
          "boundaries.models: unknown model(s) ['fixedgrid']; pretrained models"),
         (lambda c: c["boundaries"].update(annotation_url=None), "boundaries.exons"),
+        (lambda c: c["boundaries"].update(exons="resources/demo/gencode/exons_chr2_1-2333275.csv"),
+         "boundaries.start_codons: gtf needs a GTF annotation"),
         (lambda c: c["genome"]["split"].update(test=["chr20"]), "both valid and test"),
         (lambda c: c["genome"]["split"].update(valid=["chrY"]), "not in genome.contigs"),
         (lambda c: c["genome"].update(url=None), "genome.url"),
@@ -159,12 +161,26 @@ def test_paper_dag_with_the_slurm_profile_exact_command() -> None:
                      "ablation_table": 1,
                      "download_annotation": 1, "segment_genome": 1, "splice_alignment": 1,
                      "motif_alignment": 1, "locus_figure": 1, "boundary_table": 1,
-                     "boundary_density": 1, "all": 1, "total": 2032}
+                     "boundary_density": 1, "all": 1,
+                     # start codons (Kozak, GTF) and the splice-task midpoint view: +2
+                     "start_codon_alignment": 1, "splice_midpoint": 1,
+                     "paper_claims": 1, "total": 2035}
     assert "--valid-contigs chr20 --test-contigs chr21" in proc.stdout
     assert "--window 4096" in proc.stdout
     # 4 GPUs: one process per GPU through torchrun, on the 110M model
     assert "torchrun --standalone --nproc-per-node 4 --no-python ldarnet pretrain" in proc.stdout
     assert "config/models/ldarnet-110m.yaml" in proc.stdout
+
+
+def test_paper_dag_runs_every_rule() -> None:
+    """`rule all` at paper scale reaches every rule of the workflow: no stage is orphaned."""
+    rules = _snakemake("--list-rules")
+    assert rules.returncode == 0, rules.stderr
+    defined = {line.split()[0] for line in rules.stdout.splitlines() if line.strip()}
+    proc = _snakemake("--profile", "slurm", "all", "-n", "--quiet", "rules")
+    assert proc.returncode == 0, proc.stderr
+    scheduled = set(_job_stats(proc.stdout)) - {"total"}
+    assert len(defined) >= 25 and defined == scheduled, defined ^ scheduled
 
 
 def test_demo_dag() -> None:
@@ -173,15 +189,33 @@ def test_demo_dag() -> None:
     assert proc.returncode == 0, proc.stderr
     stats = _job_stats(proc.stdout)
     # the demo uses the shipped slice: no download
-    assert stats == {"prepare_genome": 1, "tile_genome": 1, "pretrain": 3, "segment_genome": 1,
+    assert stats == {"prepare_genome": 1, "tile_genome": 1, "pretrain": 2, "segment_genome": 1,
                      "splice_alignment": 1, "motif_alignment": 1, "locus_figure": 1,
                      "boundary_table": 1, "boundary_density": 1,
-                     "prepare_task": 5, "finetune_grid": 7 * 2, "select_config": 7,
-                     "finetune_cv": 7, "eval_summary": 7, "eval_table": 6,
-                     "ablation_budget": 2, "ablation_flops": 1, "ablation_table": 1,
-                     "all": 1, "total": 62}
+                     # start codons (inferred from the longest ORF) and the midpoint view of
+                     # splice_sites_donors: +2
+                     "start_codon_alignment": 1, "splice_midpoint": 1,
+                     # 5 tasks for the learned model + H3 for the fixed-grid arm
+                     "prepare_task": 5, "finetune_grid": 6 * 2, "select_config": 6,
+                     "finetune_cv": 6, "eval_summary": 6, "eval_table": 6,
+                     "ablation_budget": 1, "ablation_flops": 1, "ablation_table": 1,
+                     "paper_claims": 1, "all": 1, "total": 58}
     assert "--split-method bed" in proc.stdout
     assert "torchrun" not in proc.stdout and "--device cpu" in proc.stdout
+
+
+def test_boundary_table_builds_start_codons_and_midpoint_view() -> None:
+    """Demo: Kozak profiles on inferred start codons and the splice-task midpoint view."""
+    proc = _snakemake("results/tables/boundaries.tsv", "-n", "-p", "--forceall", "--cores", "1",
+                      "--configfile", "config/demo.yaml")
+    assert proc.returncode == 0, proc.stderr
+    stats = _job_stats(proc.stdout)
+    assert stats["start_codon_alignment"] == 1 and stats["splice_midpoint"] == 1
+    assert "ldarnet start-codon-alignment" in proc.stdout and "--source longest_orf" in proc.stdout
+    assert ("ldarnet splice-midpoint --model results/pretrain/ldarnet/seed1/model.safetensors "
+            "--sequences results/tasks/splice_sites_donors/test.csv") in proc.stdout
+    assert "--start-codon-stats results/boundaries/ldarnet/seed1/start_codons/" in proc.stdout
+    assert "--midpoint-stats results/boundaries/ldarnet/seed1/splice_midpoint/" in proc.stdout
 
 
 def test_single_target_builds_only_its_part() -> None:
@@ -282,8 +316,12 @@ def test_slurm_profile_gpu_submit_line(tmp_path: Path) -> None:
     """A GPU rule: GPUs, CPUs per GPU, memory, time, GPU partition and account."""
     work = _workflow_copy(tmp_path)
     config = _load("demo.yaml")
-    config["pretrain"].update(gpus=2, cpus_per_gpu=6, mem_mb=64000, runtime=720)
+    config["pretrain"].update(gpus=2, cpus_per_gpu=6, mem_mb=64000, runtime=720,
+                              config="config/pretrain/gpu.yaml")
     (work / "config" / "gpu.yaml").write_text(yaml.safe_dump(config))
+    train = _load("pretrain/demo.yaml")
+    train.update(effective_batch=16)  # divisible by micro_batch x 2 GPUs
+    (work / "config" / "pretrain" / "gpu.yaml").write_text(yaml.safe_dump(train))
     venv_bin = str(Path(sys.executable).parent)
     # the genome stage for real (seconds), so that only the GPU job is left to submit
     local = _snakemake("results/genome/hg38-demo/windows/manifest.json", "--cores", "1",

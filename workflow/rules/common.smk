@@ -148,8 +148,29 @@ def expand_boundary_runs(suffix):
             for model in BOUNDARIES["models"] for seed in config["pretrain"]["seeds"]]
 
 
+def start_codon_runs():
+    """start_codon_stats.tsv of every analysed run, unless boundaries.start_codons is none."""
+    if BOUNDARIES["start_codons"] == "none":
+        return []
+    return expand_boundary_runs("start_codons/start_codon_stats.tsv")
+
+
+def splice_midpoint_tasks():
+    """The configured splice tasks whose test sequences the midpoint view profiles."""
+    return [t for t in config["tasks"] if REGISTRY[t].group == "splice"]
+
+
+def splice_midpoint_runs():
+    """midpoint_stats.tsv of every analysed run, when a splice task is configured."""
+    if not splice_midpoint_tasks():
+        return []
+    return expand_boundary_runs("splice_midpoint/midpoint_stats.tsv")
+
+
 def boundary_targets():
     out = ["results/tables/boundaries.tsv"]
+    out += [p.replace("_stats.tsv", "_profiles.png")
+            for p in start_codon_runs() + splice_midpoint_runs()]
     if BOUNDARIES["density_tables"] or BOUNDARIES["density_tasks"]:
         out += [f"results/figures/boundary_density_{model}_seed{seed}.png"
                 for model in BOUNDARIES["models"] for seed in config["pretrain"]["seeds"]]
@@ -235,6 +256,33 @@ def ablation_targets():
             "results/figures/ablation.png"]
 
 
+# ------------------------------------------------ paper vs this run (report.smk)
+def claims_inputs(wildcards):
+    """The result tables that exist for this config (a stage left out adds no input)."""
+    tables = {t: f"results/tables/{t}.tsv" for t in NT_TABLES if table_tasks(t)}
+    inputs = {"nt_baselines": "config/baselines/nt.tsv"}
+    if tables:
+        inputs["nt"] = list(tables.values())
+        inputs["nt_summary"] = "results/tables/nt_summary.tsv"
+    if table_tasks("genomic_benchmarks"):
+        inputs["gb"] = "results/tables/genomic_benchmarks.tsv"
+    if ABLATION["arms"]:
+        inputs["ablation"] = "results/tables/ablation.tsv"
+    if BOUNDARIES["models"]:
+        inputs["boundaries"] = "results/tables/boundaries.tsv"
+    return inputs
+
+
+def claims_args(wildcards, input):
+    """Command-line options naming each input table that this config produces."""
+    options = {"nt": "--nt-tables", "gb": "--gb-tables", "nt_summary": "--nt-summary",
+               "ablation": "--ablation", "boundaries": "--boundaries"}
+    keys = set(input.keys())
+    return " ".join(f"{flag} {' '.join(input[key]) if key == 'nt' else input[key]}"
+                    for key, flag in options.items() if key in keys)
+
+
+
 def all_targets():
     """Everything `rule all` builds for this config."""
     targets = genome_targets()
@@ -242,6 +290,7 @@ def all_targets():
     targets += evaluation_targets()
     targets += ablation_targets()
     targets += boundary_targets()
+    targets += ["results/tables/claims.tsv"]  # paper vs this run (workflow/rules/report.smk)
     return targets
 
 

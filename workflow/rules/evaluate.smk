@@ -172,8 +172,19 @@ rule eval_table:
         nt_baselines="config/baselines/nt.tsv",
         gb_baselines="config/baselines/gb.tsv",
     output:
-        tsv="results/tables/{table}.tsv",
+        tsv=report(
+            "results/tables/{table}.tsv",
+            caption="../report/eval_table.rst",
+            category="1 Fine-tuning (C1, C2)",
+            labels={"table": "{table}", "kind": "table"},
+        ),
         md="results/tables/{table}.md",
+        figure=report(
+            "results/figures/{table}.png",
+            caption="../report/eval_figure.rst",
+            category="1 Fine-tuning (C1, C2)",
+            labels={"table": "{table}", "kind": "figure"},
+        ),
     log:
         log_path("eval_table", "{table}"),
     benchmark:
@@ -187,7 +198,8 @@ rule eval_table:
     shell:
         "ldarnet eval-table {wildcards.table} --summaries {input.summaries} "
         "--registry {input.registry} --nt-baselines {input.nt_baselines} "
-        "--gb-baselines {input.gb_baselines} --out {output.tsv} > {log} 2>&1"
+        "--gb-baselines {input.gb_baselines} --out {output.tsv} --figure {output.figure} "
+        "> {log} 2>&1"
 
 
 rule ablation_table:
@@ -200,9 +212,19 @@ rule ablation_table:
         ],
         flops="results/ablation/flops.tsv",
     output:
-        tsv="results/tables/ablation.tsv",
+        tsv=report(
+            "results/tables/ablation.tsv",
+            caption="../report/ablation_table.rst",
+            category="2 Ablation (C3)",
+            labels={"item": "ablation table"},
+        ),
         md="results/tables/ablation.md",
-        figure="results/figures/ablation.png",
+        figure=report(
+            "results/figures/ablation.png",
+            caption="../report/ablation_table.rst",
+            category="2 Ablation (C3)",
+            labels={"item": "ablation figure"},
+        ),
     params:
         reference=ABLATION["reference"],
     log:

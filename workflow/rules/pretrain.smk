@@ -15,6 +15,18 @@ rule pretrain:
     output:
         model=protected("results/pretrain/{model}/seed{seed}/model.safetensors"),
         config="results/pretrain/{model}/seed{seed}/config.json",
+        curves=report(
+            "results/pretrain/{model}/seed{seed}/curves.png",
+            caption="../report/pretrain_curves.rst",
+            category="3 Pretraining",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "curves"},
+        ),
+        boundaries=report(
+            "results/pretrain/{model}/seed{seed}/boundaries.png",
+            caption="../report/pretrain_boundaries.rst",
+            category="3 Pretraining",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "boundaries"},
+        ),
     params:
         launcher=pretrain_launcher,
         shards=lambda wildcards, input: os.path.dirname(input.manifest),
@@ -80,7 +92,12 @@ rule ablation_flops:
             for m in ablation_models()
         ],
     output:
-        "results/ablation/flops.tsv",
+        report(
+            "results/ablation/flops.tsv",
+            caption="../report/ablation_flops.rst",
+            category="2 Ablation (C3)",
+            labels={"item": "FLOPs accounting"},
+        ),
     params:
         runs=lambda wildcards, input: " ".join(
             f"{m}={os.path.dirname(path)}" for m, path in zip(ablation_models(), input.runs)
