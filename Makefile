@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Workflow rules call the `ldarnet` command: make the project's environment first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test lint bench setup system-deps clean
+.PHONY: demo test lint bench setup system-deps clean results-doc
 
 setup: $(STAMP)
 
@@ -53,6 +53,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+
+# Paste the last run's paper-vs-this table (results/tables/claims.md) into docs/results.md.
+results-doc: $(STAMP)
+	$(BIN)/python -m ldarnet.report.results_doc results/tables/claims.md docs/results.md
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

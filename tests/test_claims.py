@@ -91,3 +91,22 @@ def test_figures_are_written(tmp_path) -> None:
     for name in ("histone.png", "wins.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_results_doc_pastes_the_rendered_table(tmp_path) -> None:
+    from ldarnet.report.results_doc import END, START, ResultsDocError, main
+
+    doc = tmp_path / "results.md"
+    doc.write_text(f"# Results\n\nprose\n\n{START}\nold table\n{END}\n\nmore prose\n")
+    table = tmp_path / "claims.md"
+    table.write_text("# Paper vs release\n\n| claim | x |\n|---|---|\n| C1 | 1 |\n\n- note\n")
+    assert main([str(table), str(doc)]) == 0
+    text = doc.read_text()
+    assert "old table" not in text and "| C1 | 1 |" in text and "- note" in text
+    assert text.startswith("# Results\n\nprose") and text.endswith("more prose\n")
+    assert main([str(table), str(doc)]) == 0 and doc.read_text() == text  # idempotent
+    doc.write_text("no markers\n")
+    assert main([str(table), str(doc)]) == 2 and doc.read_text() == "no markers\n"
+    with pytest.raises(ResultsDocError):
+        from ldarnet.report.results_doc import insert_table
+        insert_table(f"{END}{START}", "t", "p")

@@ -15,6 +15,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,22 @@ def test_claims_and_report(smoke_run: Path) -> None:
                  "splice_profiles.png", "boundaries.tsv"):
         assert name in html, name
     assert "proxy" in html  # captions and tables say what the data is
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="headless Chromium not installed (apt-get install chromium)")
+def test_report_renders_in_a_browser(smoke_run: Path) -> None:
+    """The report opens from disk in headless Chromium and draws a non-blank page."""
+    shot = smoke_run / "report.png"
+    proc = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--window-size=1400,1000", "--virtual-time-budget=8000", f"--screenshot={shot}",
+         (smoke_run / "results" / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert shot.is_file(), proc.stderr[-2000:]
+    from PIL import Image
+
+    pixels = Image.open(shot).convert("L")
+    low, high = pixels.getextrema()
+    assert high - low > 100  # text and navigation drawn, not a blank page
+    assert len(set(pixels.getdata())) > 20

@@ -42,6 +42,18 @@ def remove(paths: Iterable[Path]) -> None:
         Path(path).unlink(missing_ok=True)
 
 
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: readers see the old file or the new one."""
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        remove([tmp])
+        raise
+
+
 def write_json(path: str | Path, data: dict) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically."""
     path = Path(path)

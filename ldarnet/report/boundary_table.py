@@ -17,7 +17,7 @@ import csv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ldarnet.data.atomic import temp_path
+from ldarnet.data.atomic import write_text
 from ldarnet.report.tables import markdown_table, write_tsv
 
 COLUMNS = ["model", "seed", "analysis", "sites", "versus", "signal", "site_mean",
@@ -87,8 +87,6 @@ def boundary_table(splice_stats: list[str | Path], motif_stats: list[str | Path]
     out_tsv = Path(out_tsv)
     write_tsv(out_tsv, rows, COLUMNS)
     md = out_tsv.with_suffix(".md")
-    tmp = temp_path(md)
-    tmp.write_text("# Boundary alignment at offset 0 (the cut at the anchor)\n\n"
-                   + markdown_table(rows, COLUMNS))
-    tmp.replace(md)
+    write_text(md, "# Boundary alignment at offset 0 (the cut at the anchor)\n\n"
+               + markdown_table(rows, COLUMNS))
     return rows

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ldarnet.data.atomic import temp_path
+from ldarnet.data.atomic import write_text
 from ldarnet.data.csv_table import read_csv_rows
 from ldarnet.evaluation.registry import TaskSpec
 from ldarnet.report.tables import markdown_table, write_tsv
@@ -231,14 +231,7 @@ def write_table(path: str | Path, rows: list[dict], title: str, notes: Sequence[
     else:
         body = markdown_table(rows)
     text = f"# {title}\n\n{body}\n" + "".join(f"- {note}\n" for note in notes)
-    md = path.with_suffix(".md")
-    tmp = temp_path(md)
-    try:
-        tmp.write_text(text)
-        tmp.replace(md)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text(path.with_suffix(".md"), text)
 
 
 def data_notes(rows: Sequence[Mapping], notes_by_task: Mapping[str, str]) -> list[str]:
