@@ -85,7 +85,8 @@ def win_rows(summary: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
     release = next((r for k, r in by.items() if k.startswith("release")), None)
     if ours is None or release is None:
         raise TableError("the NT summary table needs a 'this run' and a 'release' row")
-    counted = f"{ours['official_tasks']} official NT task(s) counted of {ours['tasks']} run"
+    counted = (f"{ours['official_tasks']} official NT task(s) counted "
+               f"(of {ours['tasks']} NT tasks run)")
     return [
         {"claim": "C2", "quantity": "NT tasks won among models < 300M",
          "paper": PAPER_WINS_SMALL,
