@@ -166,7 +166,6 @@ def write_claims(path: str | Path, rows: list[dict[str, str]], scale: str) -> No
         "README numbers recomputed from the authors' committed fold results (spec §7).",
         "MCC×100 and accuracy: mean ± 95 % t-interval over all (seed, fold) runs.",
     ]
-    cells = {c: c for c in COLUMNS}
     write_table(path, rows, "Paper vs release vs this run (claims C1–C4)", notes,
                 [(c, c.replace("_", " ")) for c in COLUMNS],
-                cells=lambda r: {k: r[k] for k in cells})
+                cells=lambda row: {c: row[c] for c in COLUMNS})
