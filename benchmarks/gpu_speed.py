@@ -54,8 +54,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.model_speed import isotropic_config  # noqa: E402
 from ldarnet.model import kernels  # noqa: E402
-from ldarnet.model.config import ModelConfig, config_from_dict, load_model_config  # noqa: E402
+from ldarnet.model.config import ModelConfig, load_model_config  # noqa: E402
 from ldarnet.model.flops import training_step_flops  # noqa: E402
 from ldarnet.model.ldarnet import LDARNet  # noqa: E402
 from ldarnet.model.objective import masked_lm_loss  # noqa: E402
@@ -80,15 +81,6 @@ def ldarnet_config() -> ModelConfig:
     cfg = load_model_config(ROOT / "config/models/ldarnet-110m.yaml")
     return dataclasses.replace(
         cfg, routing=dataclasses.replace(cfg.routing, boundaries="fixed_grid", grid_stride=4))
-
-
-def isotropic_config() -> ModelConfig:
-    """BiMamba-2 at the backbone's width with ~the same parameters, one stage (no router)."""
-    data = ldarnet_config().to_dict()
-    data.update(name="isotropic-bimamba2", arch_layout=["M11m1"], d_model=[768],
-                d_intermediate=[2560], attn={"num_heads": [16], "rotary_emb_dim": [48],
-                                             "window_size": [-1]})
-    return config_from_dict(data)
 
 
 def _cuda_seconds(fn: Callable[[], object], repeats: int, warmup: int) -> float:
@@ -224,7 +216,8 @@ def run(batch: int = BATCH, repeats: int = 3) -> dict:
         "batch": batch, "note": note, "matmul_peak": bf16_matmul_peak(),
         "datasheet_peak": datasheet_peak(name),
         "train": [train_step(cfg, b, batch, repeats)
-                  for cfg in (ldarnet_config(), isotropic_config()) for b in backends],
+                  for cfg in (ldarnet_config(), isotropic_config(ldarnet_config()))
+                  for b in backends],
         "segment": [segment_speed(b) for b in backends],
     }
     kernels.configure(None)  # back to the environment's choice

@@ -82,6 +82,47 @@ def splice_alignment(
     return SpliceResult(profiles=profiles, stats=stats)
 
 
+@dataclass
+class GenomeTrack:
+    """The annotated, segmented contigs as one coordinate system ("all").
+
+    ``exons`` are shifted into it (``annotation`` holds them as read, on their contigs);
+    ``offsets[contig]`` maps a contig's coordinates into it (add the offset), for any other
+    annotation (start codons, ...) to be shifted the same way.
+    """
+
+    fasta: object
+    contigs: list[str]
+    prob: np.ndarray
+    boundary: np.ndarray
+    sequence: str
+    offsets: dict[str, int]
+    exons: list[Exon]
+    annotation: list[Exon]
+
+
+def read_genome_track(bedgraph, bed, fasta_path, exons_path, gap: int) -> GenomeTrack:
+    """Boundary track, sequence and exons of every contig annotated in ``exons_path`` and
+    segmented in ``bedgraph``, concatenated with ``gap`` unsegmented bases between contigs."""
+    import dataclasses
+
+    from ldarnet.analysis.junctions import read_exon_table
+    from ldarnet.analysis.tracks import TrackError, track_contigs
+    from ldarnet.data.genome import open_genome
+
+    fasta = open_genome(fasta_path)
+    exons = read_exon_table(exons_path)
+    contigs = sorted({e.contig for e in exons} & set(fasta.keys()) & track_contigs(bedgraph))
+    if not contigs:
+        raise TrackError(f"no contig is both annotated in {exons_path} and segmented in "
+                         f"{bedgraph}; segment the annotated regions first")
+    prob, boundary, sequence, offsets = _concatenate(fasta, bedgraph, bed, contigs, gap)
+    shifted = [dataclasses.replace(e, contig="all", start=e.start + offsets[e.contig],
+                                   end=e.end + offsets[e.contig])
+               for e in exons if e.contig in offsets]
+    return GenomeTrack(fasta, contigs, prob, boundary, sequence, offsets, shifted, exons)
+
+
 def _concatenate(fasta, bedgraph, bed, contigs: list[str], gap: int):
     """All contigs as one coordinate system, separated by unsegmented gaps."""
     from ldarnet.analysis.tracks import read_bedgraph, read_boundaries
@@ -100,30 +141,17 @@ def _concatenate(fasta, bedgraph, bed, contigs: list[str], gap: int):
 def run_splice_alignment(bedgraph, bed, fasta_path, exons_path, out_dir, flank: int = 40,
                          n_permutations: int = 10000, seed: int = 0) -> dict:
     """Profiles TSV, statistics TSV and a figure for every annotated, segmented contig."""
-    import dataclasses
     from pathlib import Path
 
-    from ldarnet.analysis.junctions import read_exon_table
-    from ldarnet.analysis.tracks import TrackError, track_contigs
     from ldarnet.data.atomic import write_json
-    from ldarnet.data.genome import open_genome
     from ldarnet.report.boundary_figures import Curve, plot_profiles
     from ldarnet.report.tables import write_tsv
 
     out_dir = Path(out_dir)
-    fasta = open_genome(fasta_path)
-    exons = read_exon_table(exons_path)
-    segmented = track_contigs(bedgraph)
-    contigs = sorted({e.contig for e in exons} & set(fasta.keys()) & segmented)
-    if not contigs:
-        raise TrackError(f"no contig is both annotated in {exons_path} and segmented in "
-                         f"{bedgraph}; segment the annotated regions first")
-    prob, boundary, sequence, offsets = _concatenate(fasta, bedgraph, bed, contigs, flank + 4)
-    shifted = [dataclasses.replace(e, contig="all", start=e.start + offsets[e.contig],
-                                   end=e.end + offsets[e.contig])
-               for e in exons if e.contig in offsets]
-    result = splice_alignment(prob, boundary, sequence, "all", shifted, flank=flank,
-                              n_permutations=n_permutations, seed=seed)
+    track = read_genome_track(bedgraph, bed, fasta_path, exons_path, gap=flank + 4)
+    contigs = track.contigs
+    result = splice_alignment(track.prob, track.boundary, track.sequence, "all", track.exons,
+                              flank=flank, n_permutations=n_permutations, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for (kind, name, signal), prof in result.profiles.items():

@@ -222,12 +222,9 @@ def run_start_codon_alignment(
     ``source`` is ``gtf`` (start_codon lines of ``gtf``, default ``exons_path`` when that is
     a GTF) or ``longest_orf`` (inferred from the exons and the genome; labelled as such).
     """
-    from ldarnet.analysis.junctions import read_exon_table
-    from ldarnet.analysis.splice_alignment import _concatenate
+    from ldarnet.analysis.splice_alignment import read_genome_track
     from ldarnet.analysis.start_codons import infer_start_codons, read_gtf_start_codons
-    from ldarnet.analysis.tracks import TrackError, track_contigs
     from ldarnet.data.atomic import write_json
-    from ldarnet.data.genome import open_genome
     from ldarnet.report.boundary_figures import Curve, plot_profiles
     from ldarnet.report.tables import write_tsv
 
@@ -235,34 +232,27 @@ def run_start_codon_alignment(
         raise AnnotationError(f"start codon source {source!r} is not one of {SOURCES} "
                               "(config boundaries.start_codons)")
     out_dir = Path(out_dir)
-    fasta = open_genome(fasta_path)
-    exons = read_exon_table(exons_path)
-    segmented = track_contigs(bedgraph)
-    contigs = sorted({e.contig for e in exons} & set(fasta.keys()) & segmented)
-    if not contigs:
-        raise TrackError(f"no contig is both annotated in {exons_path} and segmented in "
-                         f"{bedgraph}; segment the annotated regions first")
     if source == "gtf":
         gtf = Path(gtf or exons_path)
         if not gtf.name.lower().endswith((".gtf", ".gtf.gz")):
             raise AnnotationError(f"start codons from a GTF need a .gtf/.gtf.gz file, got "
                                   f"{gtf}; the demo's exon table has no start codons: set "
                                   "boundaries.start_codons: longest_orf (or none)")
+    track = read_genome_track(bedgraph, bed, fasta_path, exons_path, gap=flank + 4)
+    contigs, offsets = track.contigs, track.offsets
+    if source == "gtf":
         starts = [c for c in read_gtf_start_codons(gtf) if c.contig in contigs]
     else:
-        genome = {c: str(fasta[c][:]) for c in contigs}
-        starts = infer_start_codons([e for e in exons if e.contig in contigs], genome,
-                                    min_codons)
+        genome = {c: str(track.fasta[c][:]) for c in contigs}
+        starts = infer_start_codons([e for e in track.annotation if e.contig in contigs],
+                                    genome, min_codons)
     if not starts:
         raise AnnotationError(f"no start codon on the segmented contigs {contigs}")
-    prob, boundary, sequence, offsets = _concatenate(fasta, bedgraph, bed, contigs, flank + 4)
-    shifted_exons = [dataclasses.replace(e, contig="all", start=e.start + offsets[e.contig],
-                                         end=e.end + offsets[e.contig])
-                     for e in exons if e.contig in offsets]
     shifted = [dataclasses.replace(c, contig="all", position=c.position + offsets[c.contig])
                for c in starts]
-    result = start_codon_alignment(prob, boundary, sequence, shifted, shifted_exons,
-                                   flank=flank, n_permutations=n_permutations, seed=seed)
+    result = start_codon_alignment(track.prob, track.boundary, track.sequence, shifted,
+                                   track.exons, flank=flank,
+                                   n_permutations=n_permutations, seed=seed)
     label = LABELS[source]
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []

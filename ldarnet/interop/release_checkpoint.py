@@ -109,11 +109,9 @@ def load_release_payload(path: str | Path) -> dict[str, Any]:
                 f"{path}: refused: the file contains a pickled object that is not a tensor or "
                 f"a plain container ({reason}). ldarnet loads checkpoints only with "
                 "torch.load(weights_only=True) and never unpickles arbitrary objects, because "
-                "unpickling can run arbitrary code. If you trust the file, re-save only its "
-                "weights and config in a trusted environment, e.g. python -c \"import torch; "
-                "c = torch.load('IN.pt', weights_only=False); torch.save({'model': c['model'], "
-                "'config': c['config'], 'step': c.get('step')}, 'clean.pt')\", and import "
-                "clean.pt"
+                "unpickling can run arbitrary code. The authors' released file holds only "
+                "tensors and plain data: download model_ckpt_110m.pt again from HuggingFace "
+                "darlednik/LDARNet-110M and import that file"
             ) from None
         raise InteropError(
             f"{path} is not a PyTorch checkpoint (torch.load failed: "
