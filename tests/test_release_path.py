@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,24 +25,10 @@ from test_interop_release import dna_batch, release_payload, tiny_release_model
 
 from conftest import ROOT
 from ldarnet.model.pretrained import load_pretrained
+from snakemake_runs import SNAKEMAKE, job_stats, profile_home, snakemake, workflow_copy
 
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 REPO = "darlednik/LDARNet-110M"
 COMMIT = "1a2b3c4d5e6f1a2b3c4d5e6f1a2b3c4d5e6f1a2b"
-
-
-def _workflow_copy(tmp_path: Path) -> Path:
-    work = tmp_path / "repo"
-    work.mkdir()
-    for name in ("Snakefile", "workflow", "config", "envs"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, work / name, symlinks=True)
-        else:
-            shutil.copy(src, work / name)
-    (work / "resources").mkdir()
-    (work / "resources" / "demo").symlink_to(ROOT / "resources" / "demo")
-    return work
 
 
 @pytest.fixture
@@ -61,7 +46,7 @@ def release(tmp_path, monkeypatch):
 
 def test_release_checkpoint_stands_in_for_pretraining(release, tmp_path) -> None:
     base, state, original, sha = release
-    work = _workflow_copy(tmp_path)
+    work = workflow_copy(tmp_path)
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     config["models"]["ldarnet_release"] = {
         "checkpoint": f"{REPO}/model_ckpt_110m.pt", "revision": COMMIT, "sha256": sha,
@@ -110,25 +95,13 @@ def test_release_checkpoint_stands_in_for_pretraining(release, tmp_path) -> None
     assert state.requests == []
 
 
-def _job_stats(output: str) -> dict[str, int]:
-    block = output.split("Job stats:", 1)[1]
-    counts = {}
-    for line in block.splitlines()[3:]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
-
-
-def test_release_config_dry_run_lists_the_release_rules() -> None:
+def test_release_config_dry_run_lists_the_release_rules(tmp_path) -> None:
     """config/release.yaml: C1, C2 and C4 from the released weights, no pretraining."""
     # the target first: --configfile takes several values and would swallow it
-    proc = subprocess.run([SNAKEMAKE, "all", "--profile", "slurm", "-n", "--quiet", "rules",
-                           "--configfile", "config/release.yaml"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = snakemake("all", "--profile", "slurm", "-n", "--quiet", "rules", "--configfile",
+                     "config/release.yaml", env=profile_home(tmp_path, ROOT), timeout=300)
     assert proc.returncode == 0, proc.stderr
-    stats = _job_stats(proc.stdout)
+    stats = job_stats(proc.stdout)
     assert {"check_sources": 1, "fetch_checkpoint": 1, "import_checkpoint": 1}.items() \
         <= stats.items()
     assert "pretrain" not in stats and "tile_genome" not in stats

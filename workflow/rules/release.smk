@@ -25,12 +25,11 @@ rule check_sources:
         benchmark_path("check_sources")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **cpu_resources(mem_mb=1000, runtime=10),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet check-sources {params.configs} --out {output} > {log} 2>&1"
+        logged("{LDARNET} check-sources {params.configs} --out {output}")
 
 
 rule fetch_checkpoint:
@@ -50,15 +49,16 @@ rule fetch_checkpoint:
         benchmark_path("fetch_checkpoint", "{model}", "{file}")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=120,
-    retries: 2
+        **cpu_resources(mem_mb=1000, runtime=120),
+    retries: retries(2)
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet fetch-checkpoint {params.source} --model {wildcards.model} "
-        "--revision '{params.revision}' --sha256 '{params.sha256}' --base-url {params.base_url} "
-        "--out {output} > {log} 2>&1"
+        logged(
+            "{LDARNET} fetch-checkpoint {params.source} --model {wildcards.model} "
+            "--revision '{params.revision}' --sha256 '{params.sha256}' "
+            "--base-url {params.base_url} --out {output}"
+        )
 
 
 rule import_checkpoint:
@@ -80,10 +80,11 @@ rule import_checkpoint:
         benchmark_path("import_checkpoint", "{model}", "seed{seed}")
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=30,
+        **cpu_resources(mem_mb=16000, runtime=30),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet import-checkpoint {input.checkpoint} {params.out_dir} --name {wildcards.model} "
-        "--reverse-padding {params.reverse_padding} --force > {log} 2>&1"
+        logged(
+            "{LDARNET} import-checkpoint {input.checkpoint} {params.out_dir} "
+            "--name {wildcards.model} --reverse-padding {params.reverse_padding} --force"
+        )
