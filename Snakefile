@@ -22,6 +22,7 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/boundaries.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/release.smk"  # pre-flight check, released checkpoints
 
 
 localrules:

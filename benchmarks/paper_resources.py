@@ -73,11 +73,28 @@ def _region_bases(path: Path) -> int:
 
 
 def run() -> dict:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    model = load_model_config(ROOT / config["models"]["ldarnet"]["config"])
+    """The paper config's stages, with the release config's beside them (``release``)."""
+    return {**stages_of("config.yaml"), "release": stages_of("release.yaml")}
+
+
+def stages_of(config_name: str) -> dict:
+    """Per-stage FLOPs of a workflow config (config/<config_name>).
+
+    A model entry with ``checkpoint:`` (config/release.yaml) is imported, not pretrained:
+    its architecture is the released 110M layout (config/models/ldarnet-110m.yaml, which
+    tests/test_interop_release.py maps to the release's config), and pretraining costs
+    nothing but the download and a CPU import.
+    """
+    config = yaml.safe_load((ROOT / "config" / config_name).read_text())
+    evaluated = config["evaluation"]["models"][0]
+    entry = config["models"][evaluated]
+    released = "checkpoint" in entry
+    model = load_model_config(ROOT / ("config/models/ldarnet-110m.yaml" if released
+                                      else entry["config"]))
     train = load_train_config(ROOT / config["pretrain"]["config"])
+    trained = [m for m in config["pretrain"]["models"] if "checkpoint" not in config["models"][m]]
     pretrain = training_step_flops(model, train.seq_len, batch=train.effective_batch) \
-        * train.total_steps
+        * train.total_steps * len(trained)
     arms = len(config["ablation"]["arms"])
     grid_points = len(config["grid"]["learning_rates"]) * len(config["grid"]["batch_sizes"])
     folds, seeds = config["folds"], len(config["seeds"])
@@ -99,7 +116,8 @@ def run() -> dict:
     regions = _region_bases(ROOT / config["boundaries"]["regions"])
     window = config["genome"]["window"]
     stages = {
-        "pretraining (learned)": pretrain,
+        ("pretraining: none (released weights, imported on a CPU)" if released
+         else "pretraining (learned)"): pretrain,
         f"ablation arms ({arms}, FLOPs-matched)": arms * pretrain,
         f"fine-tuning grid ({grid_points} points x {grid_folds} fold)":
             finetune(sizes, grid_points * grid_folds, with_test=False),
@@ -108,20 +126,23 @@ def run() -> dict:
         f"segmentation ({regions / 1e6:,.0f} Mb of regions)":
             regions / window * forward_flops(model, window)["total"],
     }
-    return {"stages": stages, "steps": train.total_steps, "tasks": len(sizes),
-            "total": sum(stages.values())}
+    return {"config": config_name, "stages": stages, "steps": train.total_steps,
+            "tasks": len(sizes), "total": sum(stages.values()), "released": released}
+
+
+def _hours(flops: float, peak: float) -> str:
+    value = flops / (peak * MFU) / 3600
+    if value == 0:
+        return "0"
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
 
 
 def markdown(r: dict) -> str:
-    def hours(flops: float, peak: float) -> str:
-        value = flops / (peak * MFU) / 3600
-        return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
-
     heads = " | ".join(f"{name} GPU-h" for name in GPU_PEAKS)
     rows = "\n".join(
-        f"| {stage} | {flops:.2e} | " + " | ".join(hours(flops, p) for p in GPU_PEAKS.values())
+        f"| {stage} | {flops:.2e} | " + " | ".join(_hours(flops, p) for p in GPU_PEAKS.values())
         + " |" for stage, flops in r["stages"].items())
-    total = " | ".join(hours(r["total"], p) for p in GPU_PEAKS.values())
+    total = " | ".join(_hours(r["total"], p) for p in GPU_PEAKS.values())
     return (
         "## Reproducing the paper: compute per stage\n\n"
         f"The paper config (config/config.yaml: {r['steps']:,} pretraining steps, "
@@ -132,6 +153,33 @@ def markdown(r: dict) -> str:
         f"| stage | FLOPs | {heads} |\n|---|---:|" + "---:|" * len(GPU_PEAKS) + "\n"
         f"{rows}\n| **total** | {r['total']:.2e} | {total} |\n\n"
         f"The paper reports {PAPER_GPU_HOURS:,} GPU-hours for pretraining alone.\n"
+        + (f"\n{markdown_release(r, r['release'])}" if "release" in r else "")
+    )
+
+
+def markdown_release(paper: dict, release: dict) -> str:
+    """The release path (config/release.yaml) next to the from-scratch run, per stage."""
+    names = list(paper["stages"])
+    values = list(release["stages"].values())
+    heads = " | ".join(f"{label} {gpu}" for gpu in GPU_PEAKS
+                       for label in ("from scratch", "release"))
+
+    def cells(a: float, b: float) -> str:
+        return " | ".join(f"{_hours(a, peak)} | {_hours(b, peak)}" for peak in GPU_PEAKS.values())
+
+    lines = [f"| {name.split(' (')[0] if i == 0 else name} | "
+             f"{cells(paper['stages'][name], values[i])} |" for i, name in enumerate(names)]
+    return (
+        "### The release path, next to the from-scratch run\n\n"
+        "config/release.yaml (claims C1, C2, C4 from the released weights) against "
+        f"config/config.yaml, in GPU-hours at {100 * MFU:.0f} % MFU (the assumptions above). "
+        "The release path downloads the 1.53 GB checkpoint and imports it on a CPU "
+        "(minutes) instead of pretraining, and has no ablation arms (C3 compares "
+        "pretraining runs), so it fine-tunes one model where the paper run fine-tunes "
+        "three on the histone tasks.\n\n"
+        f"| stage | {heads} |\n|---|" + "---:|" * (2 * len(GPU_PEAKS)) + "\n"
+        + "\n".join(lines)
+        + f"\n| **total** | {cells(paper['total'], release['total'])} |\n"
     )
 
 

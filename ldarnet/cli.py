@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from ldarnet.cli_ablation import add_ablation_commands
 from ldarnet.cli_eval import add_eval_commands
 from ldarnet.cli_interop import add_interop_commands
+from ldarnet.cli_sources import add_sources_commands
 
 
 class UserError(Exception):
@@ -400,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_commands(sub)
     add_ablation_commands(sub)
     add_interop_commands(sub)
+    add_sources_commands(sub)
     return parser
 
 

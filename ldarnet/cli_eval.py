@@ -90,25 +90,36 @@ def _backbone_loader(model: str, device: str):
 
 
 def _cmd_fetch_task(args: argparse.Namespace) -> int:
-    from ldarnet.evaluation.hub import fetch_split
-    from ldarnet.evaluation.source_config import hub_cache
+    from ldarnet.cli import UserError
+    from ldarnet.evaluation.remote_sources import (
+        fetch_task_file,
+        load_remote_sources,
+        suite_of,
+        task_cache,
+    )
 
     spec = _spec(args)
-    for split in args.split:
-        dest = args.out if args.out else hub_cache(spec.name, split)
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        lock = fetch_split(spec, split, dest, revision=args.revision, base_url=args.base_url,
-                           offline=args.offline)
+    suite = suite_of(spec, load_remote_sources(args.remote), args.remote)
+    names = args.file or list(suite.files_for(spec))
+    if args.out and len(names) != 1:
+        raise UserError(f"--out names one file, but {len(names)} are fetched ({names}); "
+                        "give --file NAME with --out")
+    for name in names:
+        dest = args.out or task_cache(spec.name, name)
+        lock = fetch_task_file(spec, suite, name, dest, offline=args.offline)
         print(json.dumps(lock))
     return 0
 
 
 def _cmd_prepare_task(args: argparse.Namespace) -> int:
-    from ldarnet.evaluation.source_config import load_sources, task_source
+    from ldarnet.evaluation.remote_sources import load_remote_sources
+    from ldarnet.evaluation.source_config import is_remote, load_sources, task_source
     from ldarnet.evaluation.sources import build_task
 
     spec = _spec(args)
-    source = task_source(spec.name, load_sources(args.sources))
+    sources = load_sources(args.sources)
+    remote = load_remote_sources(args.remote) if is_remote(spec.name, sources) else {}
+    source = task_source(spec, sources, remote, args.remote)
     subsample = None
     if args.subsample_train or args.subsample_test:
         subsample = {k: v for k, v in (("train", args.subsample_train),
@@ -282,23 +293,29 @@ def _finetune_options(p: argparse.ArgumentParser) -> None:
 
 def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     """Register the evaluation sub-commands on the ``ldarnet`` parser."""
-    p = sub.add_parser("fetch-task", help="download a task's NT/GB split from HuggingFace")
+    p = sub.add_parser("fetch-task", help="download a task's official files (pinned, verified, "
+                       "locked; NT from the hub, GB from Zenodo)")
     p.add_argument("task")
     p.add_argument("--registry", default="config/tasks.tsv")
-    p.add_argument("--split", nargs="+", default=["train", "test"], choices=["train", "test"])
-    p.add_argument("--revision", default="refs/convert/parquet",
-                   help="dataset revision (a commit hash pins it)")
-    p.add_argument("--base-url", default="https://huggingface.co")
+    p.add_argument("--remote", default="config/evaluation/remote.yaml",
+                   help="remote-sources file: where each suite's files live, pinned")
+    p.add_argument("--file", nargs="+", default=None,
+                   help="which of the task's files (train.parquet, test.parquet, "
+                   "archive.zip; default: all of them)")
     p.add_argument("--offline", action="store_true",
                    default=os.environ.get("LDARNET_OFFLINE") == "1",
                    help="use the cache only (also LDARNET_OFFLINE=1)")
-    p.add_argument("--out", default=None, help="parquet path (default: the workflow cache)")
+    p.add_argument("--out", default=None, help="destination of one --file (default: the "
+                   "workflow cache resources/downloads/tasks/<task>/<file>)")
     p.set_defaults(func=_cmd_fetch_task)
 
     p = sub.add_parser("prepare-task", help="build a task's train.csv/test.csv/task.json")
     p.add_argument("task")
     p.add_argument("--registry", default="config/tasks.tsv")
-    p.add_argument("--sources", default=None, help="sources YAML (default: HuggingFace)")
+    p.add_argument("--sources", default=None,
+                   help="local sources YAML (default: every task from its remote source)")
+    p.add_argument("--remote", default="config/evaluation/remote.yaml",
+                   help="remote-sources file of the tasks without a local source")
     p.add_argument("--subsample-train", type=int, default=0, help="stratified rows (0 = all)")
     p.add_argument("--subsample-test", type=int, default=0, help="stratified rows (0 = all)")
     p.add_argument("--subsample-seed", type=int, default=0)

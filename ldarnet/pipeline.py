@@ -80,6 +80,9 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
     if genome["multispecies"]:
         _exists(genome["multispecies"], "genome.multispecies", root)
     for name, entry in config["models"].items():
+        if "checkpoint" in entry:  # released weights: fetched and imported, not pretrained
+            _check_checkpoint_entry(name, entry)
+            continue
         key = f"models.{name}.config"
         _exists(entry["config"], key, root)
         try:
@@ -132,6 +135,43 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
     _check_ablation(config, root)
 
 
+def _check_checkpoint_entry(name: str, entry: dict[str, Any]) -> None:
+    """A released-checkpoint model entry must name a hub file or URL it can be fetched from."""
+    from ldarnet.interop.checkpoint_source import checkpoint_file
+    from ldarnet.interop.errors import InteropError
+
+    try:
+        checkpoint_file(name, entry)
+    except InteropError as err:
+        raise WorkflowConfigError(str(err)) from None
+
+
+def _check_remote(config: dict[str, Any], registry: dict, sources: dict, root: Path) -> None:
+    """Every task without a local source has a remote source for its suite."""
+    from ldarnet.evaluation.remote_sources import load_remote_sources
+    from ldarnet.evaluation.source_config import SourceConfigError, is_remote
+
+    ev = config["evaluation"]
+    remote_tasks = [t for t in config["tasks"] if is_remote(t, sources)]
+    if not remote_tasks:
+        return
+    _exists(ev["remote"], "evaluation.remote", root)
+    try:
+        remote = load_remote_sources(root / ev["remote"])
+    except SourceConfigError as err:
+        raise WorkflowConfigError(f"config evaluation.remote: {err}") from None
+    missing = sorted({registry[t].suite for t in remote_tasks} - set(remote))
+    if missing:
+        raise WorkflowConfigError(
+            f"config evaluation.remote: {ev['remote']} has no entry for suite(s) {missing}, "
+            f"needed by the tasks without a local source"
+        )
+    for suite in remote.values():
+        counts = suite.reader.get("expected_counts")
+        if counts:
+            _exists(counts, f"evaluation.remote ({suite.suite}.expected_counts)", root)
+
+
 def _check_evaluation(config: dict[str, Any], root: Path) -> None:
     """Evaluation cross-references: models, registry tasks, sources, folds."""
     from ldarnet.evaluation.registry import RegistryError, load_registry
@@ -155,6 +195,7 @@ def _check_evaluation(config: dict[str, Any], root: Path) -> None:
         raise WorkflowConfigError(
             f"config tasks: {missing} are not in the registry {ev['registry']}"
         )
+    sources: dict = {}
     if ev["sources"]:
         _exists(ev["sources"], "evaluation.sources", root)
         try:
@@ -166,6 +207,7 @@ def _check_evaluation(config: dict[str, Any], root: Path) -> None:
             raise WorkflowConfigError(
                 f"config evaluation.sources: {ev['sources']} names unknown task(s) {unknown}"
             )
+    _check_remote(config, registry, sources, root)
     bad = [k for k in ev["grid_folds"] if k >= config["folds"]]
     if bad:
         raise WorkflowConfigError(
@@ -182,6 +224,12 @@ def _check_ablation(config: dict[str, Any], root: Path) -> None:
     _known([ab["reference"]], config["pretrain"]["models"], "ablation.reference",
            "pretrained models (pretrain.models)")
     _known(ab["arms"], list(config["models"]), "ablation.arms", "defined models")
+    released = [m for m in [ab["reference"], *ab["arms"]] if "checkpoint" in config["models"][m]]
+    if released:
+        raise WorkflowConfigError(
+            f"config ablation: {released} are released checkpoints; the FLOPs-matched ablation "
+            "pretrains every arm from the same data order, so its models need a config"
+        )
     reference = load_model_config(root / config["models"][ab["reference"]]["config"])
     if reference.routing.boundaries != "learned":
         raise WorkflowConfigError(

@@ -254,6 +254,29 @@ def test_promoter_motifs_are_the_expected_jaspar_matrices() -> None:
     assert CONSENSUS_PATTERNS["Inr"] == "YYANWYY"  # not the release's YYCNTYY
 
 
+def test_jaspar_release_is_passed_explicitly(monkeypatch) -> None:
+    """pyjaspar's default release moves with its version: the release is always named."""
+    import pyjaspar
+
+    from ldarnet.analysis import motifs
+
+    asked: list[object] = []
+    real = pyjaspar.jaspardb
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("release", "<pyjaspar default>"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pyjaspar, "jaspardb", spy)
+    motifs._jaspar.cache_clear()
+    try:
+        assert jaspar_pwm("MA0108.3").release == motifs.JASPAR_RELEASE == "JASPAR2026"
+        assert jaspar_pwm("MA0108.3", release="JASPAR2024").release == "JASPAR2024"
+    finally:
+        motifs._jaspar.cache_clear()
+    assert asked == ["JASPAR2026", "JASPAR2024"]
+
+
 def test_jaspar_unknown_id_lists_similar_entries() -> None:
     with pytest.raises(MotifError, match=r"MA0108\.9.*not in JASPAR2026.*MA0108\.3 \(TBP\)"):
         jaspar_pwm("MA0108.9")

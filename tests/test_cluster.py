@@ -48,7 +48,8 @@ SMALL_GRID = ("--configfile", "config/config.yaml", "config/small_grid.yaml")
 def _small_grid(work: Path) -> None:
     (work / "config" / "small_grid.yaml").write_text(
         "grid: {learning_rates: [1.0e-4], batch_sizes: [64]}\nseeds: [1]\n")
-LOCAL_RULES = {"all", "download_genome", "download_annotation", "fetch_task"}
+LOCAL_RULES = {"all", "download_genome", "download_annotation", "fetch_task",
+               "check_sources", "fetch_checkpoint"}  # network: on the submit host
 
 
 # ------------------------------------------------------------------------ unit level

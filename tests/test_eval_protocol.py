@@ -53,7 +53,7 @@ def task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("task") / "enhancers"
     sources = load_sources(ROOT / "config" / "evaluation" / "sources-demo.yaml")
     source = {k: ({c: str(ROOT / p) for c, p in v.items()} if isinstance(v, dict) else v)
-              for k, v in task_source("enhancers", sources).items()}
+              for k, v in task_source(SPEC, sources, {}).items()}
     build_task(SPEC, source, out, subsample={"train": 48, "test": 24}, seed=0)
     return out
 

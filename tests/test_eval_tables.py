@@ -12,7 +12,6 @@ from conftest import ROOT
 from ldarnet.evaluation.registry import load_registry
 from ldarnet.evaluation.source_config import (
     SourceConfigError,
-    hub_cache,
     load_sources,
     source_inputs,
     task_source,
@@ -116,10 +115,20 @@ def test_demo_sources_cover_the_demo_tasks() -> None:
             assert (ROOT / path).is_file(), f"{task}: {path}"
 
 
-def test_task_without_source_comes_from_the_hub() -> None:
-    source = task_source("H4", {})
+def test_task_without_source_comes_from_its_remote_files() -> None:
+    from ldarnet.evaluation.remote_sources import load_remote_sources, task_cache
+
+    remote = load_remote_sources(ROOT / "config" / "evaluation" / "remote.yaml")
+    source = task_source(REGISTRY["H4"], {}, remote)
     assert source["format"] == "parquet" and source["kind"] == "official"
-    assert source_inputs(source) == [hub_cache("H4", "train"), hub_cache("H4", "test")]
+    assert source["task_name"] == "H4" and source["task_column"] == "task"
+    assert source_inputs(source) == [task_cache("H4", "train.parquet"),
+                                     task_cache("H4", "test.parquet")]
+    gb = task_source(REGISTRY["human_ocr_ensembl"], {"human_ocr_ensembl": {"format": "remote",
+                                                                           "note": "n"}}, remote)
+    assert gb["format"] == "gb_archive" and gb["note"] == "n"
+    assert source_inputs(gb) == [task_cache("human_ocr_ensembl", "archive.zip"),
+                                 "config/evaluation/gb_counts.tsv"]
     nested = {"format": "fasta_classes", "train": {"0": "a.fa", "1": "b.fa"}, "test": "x"}
     assert source_inputs(nested) == ["a.fa", "b.fa", "x"]
 

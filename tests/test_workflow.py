@@ -47,6 +47,26 @@ def test_shipped_configs_are_valid(name: str) -> None:
     assert config["scale"] == name.removesuffix(".yaml").replace("config", "paper")
 
 
+def test_release_config_is_the_paper_config_on_released_weights() -> None:
+    """config/release.yaml differs from the paper config only where the weights come from."""
+    release, paper = _load("release.yaml"), _load("config.yaml")
+    validate(release, str(SCHEMA))
+    check_config(release, ROOT)
+    entry = release["models"]["ldarnet_release"]
+    assert entry["checkpoint"] == "darlednik/LDARNet-110M/model_ckpt_110m.pt"
+    # no commit or checksum of that repository could be established: pinned by --pin
+    assert (entry["revision"], entry["sha256"]) == ("main", None)
+    for key in ("tasks", "grid", "folds", "seeds", "genome", "scale"):
+        assert release[key] == paper[key], key
+    same = {k: v for k, v in paper["evaluation"].items() if k != "models"}
+    assert {k: v for k, v in release["evaluation"].items() if k != "models"} == same
+    assert release["evaluation"]["models"] == release["boundaries"]["models"] == \
+        release["pretrain"]["models"] == ["ldarnet_release"]
+    assert release["ablation"]["arms"] == []
+    assert {k: v for k, v in release["boundaries"].items() if k != "models"} == \
+        {k: v for k, v in paper["boundaries"].items() if k != "models"}
+
+
 def test_paper_config_describes_the_paper() -> None:
     config = _load("config.yaml")
     assert len(config["tasks"]) == 27
@@ -108,6 +128,16 @@ def test_schema_rejects_bad_configs(change, fragment: str) -> None:
         (lambda c: c["evaluation"].update(grid_folds=[10]), "evaluation.grid_folds: [10]"),
         (lambda c: c["evaluation"].update(sources="config/none.yaml"),
          "evaluation.sources: file config/none.yaml does not exist"),
+        (lambda c: c["evaluation"].update(remote="config/none.yaml"),
+         "evaluation.remote: file config/none.yaml does not exist"),
+        (lambda c: c["evaluation"].update(remote="config/evaluation/sources-demo.yaml"),
+         "sources-demo.yaml: H3.host: None is not one of ('huggingface', 'zenodo')"),
+        (lambda c: c["models"].update(rel={"checkpoint": "only-a-name", "revision": "main",
+                                           "sha256": None}),
+         "models.rel.checkpoint: 'only-a-name' is neither <owner>/<repo>/<file> nor a URL"),
+        (lambda c: c["models"].update(ldarnet_fixed={"checkpoint": "a/b/c.pt", "revision": "main",
+                                                     "sha256": None}),
+         "ablation: ['ldarnet_fixed'] are released checkpoints"),
     ],
 )
 def test_semantic_checks_name_the_key(change, fragment: str) -> None:
@@ -141,11 +171,13 @@ def test_paper_dag_with_the_slurm_profile_exact_command(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Using profile slurm" in proc.stdout + proc.stderr
     stats = _job_stats(proc.stdout)
-    # 27 tasks: 2 downloads and 1 preparation each, 36 grid points, 3 CV seeds, 6 tables;
-    # the ablation: 2 arms pretrained on a FLOPs budget, fine-tuned on the 10 histone tasks
+    # 27 tasks: their downloads (NT: train and test parquet; GB: one archive), 1 preparation
+    # each, 36 grid points, 3 CV seeds, 6 tables; the ablation: 2 arms pretrained on a
+    # FLOPs budget, fine-tuned on the 10 histone tasks; the pre-flight check of every download
     runs = 27 + 2 * 10
     assert stats == {"download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "pretrain": 3,
-                     "fetch_task": 54, "prepare_task": 27, "finetune_grid": runs * 36,
+                     "check_sources": 1,
+                     "fetch_task": 18 * 2 + 9, "prepare_task": 27, "finetune_grid": runs * 36,
                      "select_config": runs, "finetune_cv": runs * 3, "eval_summary": runs,
                      "eval_table": 6, "ablation_budget": 2, "ablation_flops": 1,
                      "ablation_table": 1,
@@ -154,7 +186,7 @@ def test_paper_dag_with_the_slurm_profile_exact_command(tmp_path: Path) -> None:
                      "boundary_density": 1, "all": 1,
                      # start codons (Kozak, GTF) and the splice-task midpoint view: +2
                      "start_codon_alignment": 1, "splice_midpoint": 1,
-                     "paper_claims": 1, "total": 2035}
+                     "paper_claims": 1, "total": 2027}
     assert "--valid-contigs chr20 --test-contigs chr21" in proc.stdout
     assert "--window 4096" in proc.stdout
     # 4 GPUs: one process per GPU through torchrun, each with its share of the threads,
@@ -167,7 +199,8 @@ def test_paper_dag_with_the_slurm_profile_exact_command(tmp_path: Path) -> None:
 
 
 def test_paper_dag_runs_every_rule(tmp_path: Path) -> None:
-    """`rule all` at paper scale reaches every rule of the workflow: no stage is orphaned."""
+    """`rule all` of the paper config and of the release config (which imports the released
+    weights instead of pretraining) together reach every rule: no stage is orphaned."""
     rules = _snakemake("--list-rules")
     assert rules.returncode == 0, rules.stderr
     defined = {line.split()[0] for line in rules.stdout.splitlines() if line.strip()}
@@ -175,6 +208,10 @@ def test_paper_dag_runs_every_rule(tmp_path: Path) -> None:
                       env=profile_home(tmp_path, ROOT))
     assert proc.returncode == 0, proc.stderr
     scheduled = set(_job_stats(proc.stdout)) - {"total"}
+    release = _snakemake("all", "--profile", "slurm", "-n", "--quiet", "rules",
+                         "--configfile", "config/release.yaml", env=profile_home(tmp_path, ROOT))
+    assert release.returncode == 0, release.stderr
+    scheduled |= set(_job_stats(release.stdout)) - {"total"}
     assert len(defined) >= 25 and defined == scheduled, defined ^ scheduled
 
 
@@ -194,7 +231,9 @@ def test_demo_dag() -> None:
                      "prepare_task": 5, "finetune_grid": 6 * 2, "select_config": 6,
                      "finetune_cv": 6, "eval_summary": 6, "eval_table": 6,
                      "ablation_budget": 1, "ablation_flops": 1, "ablation_table": 1,
-                     "paper_claims": 1, "all": 1, "total": 58}
+                     # the pre-flight check: nothing is remote in the demo, it passes offline
+                     "check_sources": 1,
+                     "paper_claims": 1, "all": 1, "total": 59}
     assert "--split-method bed" in proc.stdout
     assert "torch.distributed.run" not in proc.stdout and "--device cpu" in proc.stdout
 
@@ -227,8 +266,9 @@ def test_one_table_builds_only_its_tasks(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert _job_stats(proc.stdout) == {
         "download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "pretrain": 1,
+        "check_sources": 1,  # pretraining waits for the pre-flight of every download
         "fetch_task": 20, "prepare_task": 10, "finetune_grid": 360, "select_config": 10,
-        "finetune_cv": 30, "eval_summary": 10, "eval_table": 1, "total": 445}
+        "finetune_cv": 30, "eval_summary": 10, "eval_table": 1, "total": 446}
     assert "H3K36me3" in proc.stdout and "promoter_all" not in proc.stdout
     # grid jobs never get the test split; CV jobs are one-GPU jobs on the GPU partition
     grid = proc.stdout.split("rule finetune_grid:", 1)[1].split("Shell command", 1)[0]

@@ -50,6 +50,11 @@ class MotifSpec:
     consensus: str  # IUPAC consensus used by scan_pattern for the same element
 
 
+#: The JASPAR release every matrix is read from. Passed explicitly to pyjaspar, whose
+#: default is the newest release it ships and so moves with the pyjaspar version; pyjaspar
+#: itself is pinned in pyproject.toml, so the recorded release is the one the analysis read.
+JASPAR_RELEASE = "JASPAR2026"
+
 #: Promoter elements with a JASPAR CORE matrix. Versions are pinned (the latest in the
 #: JASPAR2026 release pyjaspar ships) so that results never change with a pyjaspar update;
 #: JASPAR never edits a versioned matrix, it adds a new version.
@@ -196,12 +201,13 @@ def jaspar_pwm(
     matrix_id: str,
     pseudocount: float = 0.5,
     background: tuple[float, ...] = HG38_BACKGROUND,
-    release: str | None = None,
+    release: str | None = JASPAR_RELEASE,
 ) -> PWM:
     """The log-odds PWM of a versioned JASPAR matrix id (e.g. ``"MA0108.3"``), offline.
 
-    Reads the SQLite database shipped inside pyjaspar (``release=None``: pyjaspar's
-    default release, JASPAR2026 for pyjaspar 4). The version is required so that an
+    Reads the SQLite database shipped inside pyjaspar, release :data:`JASPAR_RELEASE`
+    unless another is given (``None``: pyjaspar's own default, which differs between
+    pyjaspar versions). The version is required so that an
     analysis never silently changes matrix when a newer version appears. An id that is
     absent raises :class:`MotifError` listing similar ids and TF names.
     """

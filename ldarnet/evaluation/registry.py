@@ -3,15 +3,18 @@
 Everything the evaluation stage needs to know about a task *before* touching its data
 lives here: which benchmark suite it belongs to, how the paper's table labels it, the
 fixed sequence length (so that a wrong download or a mis-built proxy is caught row by
-row), the class names in label order and where its official copy lives on the
-HuggingFace hub. Keeping this in one reviewed table, instead of scattered through the
-workflow, means a task is added or corrected in exactly one place.
+row), the class names in label order and its HuggingFace dataset and name (the
+``{dataset}`` and ``{name}`` of the remote-sources templates,
+:mod:`ldarnet.evaluation.remote_sources`). Keeping this in one reviewed table, instead of
+scattered through the workflow, means a task is added or corrected in exactly one place.
 
 File format: tab-separated, one header line with the columns of :data:`COLUMNS`, then one
 row per task. ``length`` is an integer number of base pairs or ``var`` when the task's
 sequences differ in length; ``classes`` is a ``;``-separated list of class names whose
-position is the integer label (NT tasks name their classes ``0;1``; Genomic Benchmarks
-classes are numbered alphabetically, as that package does).
+position is the integer label (NT tasks name their classes ``0;1``: the labels of the
+files themselves). Genomic Benchmarks classes are listed alphabetically: the class of a
+sequence comes from its directory in the official archive, and its integer is this
+position (the GB package itself numbers classes in file-system listing order).
 """
 
 from __future__ import annotations

@@ -2,36 +2,34 @@
 
 A sources file (config/evaluation/sources-*.yaml) maps a task name to a source mapping
 understood by ``ldarnet.evaluation.sources.build_task``. A task that is absent, or whose
-format is ``hub``, is downloaded from HuggingFace (the paper's data): its source becomes
-the two parquet files that ``ldarnet fetch-task`` caches under
-``resources/downloads/tasks/<task>/`` (inputs, kept apart from the regenerable results/).
-The workflow reads the same file to know each ``prepare_task`` job's input files.
+format is ``remote`` (or the older spelling ``hub``), is the paper's data: it is built
+from the files its suite's remote source names (the remote-sources file,
+``config/evaluation/remote.yaml``; see :mod:`ldarnet.evaluation.remote_sources`), which
+``ldarnet fetch-task`` caches under ``resources/downloads/tasks/<task>/`` (inputs, kept
+apart from the regenerable results/). The workflow reads the same files to know each
+``prepare_task`` job's input files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ldarnet.yaml_config import read_yaml
 
-HUB = "hub"
-TASK_SPLITS = ("train", "test")
+if TYPE_CHECKING:
+    from ldarnet.evaluation.registry import TaskSpec
+    from ldarnet.evaluation.remote_sources import RemoteSuite
+
+REMOTE_FORMATS = ("remote", "hub")
 # Keys of a source mapping that hold input files (the rest are settings).
-PATH_KEYS = ("train", "test", "csv", "intervals", "fasta", "exons", "transcripts")
+PATH_KEYS = ("train", "test", "csv", "intervals", "fasta", "exons", "transcripts", "archive",
+             "expected_counts")
 
 
 class SourceConfigError(ValueError):
     """A sources file that does not map task names to source mappings."""
-
-
-DOWNLOADS = "resources/downloads"
-
-
-def hub_cache(task: str, split: str, downloads: str = DOWNLOADS) -> str:
-    """The cached HuggingFace parquet of one task split (a workflow target)."""
-    return f"{downloads}/tasks/{task}/{split}.parquet"
 
 
 def load_sources(path: str | Path | None) -> dict[str, dict[str, Any]]:
@@ -52,13 +50,22 @@ def load_sources(path: str | Path | None) -> dict[str, dict[str, Any]]:
     return data
 
 
-def task_source(task: str, sources: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """The source mapping of ``task``; the HuggingFace download when none is given."""
-    source = dict(sources.get(task) or {"format": HUB})
-    if source["format"] == HUB:
-        return {"format": "parquet", "kind": source.get("kind", "official"),
-                "note": source.get("note", ""), "hub": True,
-                **{split: hub_cache(task, split) for split in TASK_SPLITS}}
+def is_remote(task: str, sources: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether ``task`` is built from its suite's remote (official) files."""
+    source = sources.get(task)
+    return source is None or source.get("format") in REMOTE_FORMATS
+
+
+def task_source(spec: TaskSpec, sources: Mapping[str, Mapping[str, Any]],
+                remote: Mapping[str, RemoteSuite], remote_path: str = "") -> dict[str, Any]:
+    """The source mapping of ``spec``: its local source, or its suite's remote files."""
+    from ldarnet.evaluation.remote_sources import remote_task_source, suite_of
+
+    if not is_remote(spec.name, sources):
+        return dict(sources[spec.name])
+    source = remote_task_source(spec, suite_of(spec, remote, remote_path))
+    local = sources.get(spec.name) or {}
+    source.update({k: local[k] for k in ("kind", "note") if k in local})
     return source
 
 

@@ -15,8 +15,10 @@ import contextlib
 import csv
 import json
 import os
+import re
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -42,7 +44,9 @@ KINDS = ("official", "proxy", "derived", "slice")
 COMMON_KEYS = ("format", "kind", "note")
 # format -> (required keys, optional keys)
 FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "parquet": (("train", "test"), ("sequence_column", "label_column", "hub")),
+    "parquet": (("train", "test"), ("sequence_column", "label_column", "task_column",
+                                    "task_name", "expected_counts", "remote", "hub")),
+    "gb_archive": (("archive",), ("expected_counts", "remote")),
     "csv": (("train", "test"), ()),
     "fasta_classes": (("train", "test"), ()),
     "gb_slice": (("csv",), ()),
@@ -52,8 +56,8 @@ FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "derived_promoter": (("fasta",), ("exons", "transcripts", "upstream", "downstream",
                                       "exclusion", "tss_spacing", "test_fraction")),
 }
-DEFAULT_KIND = {"parquet": "official", "csv": "proxy", "fasta_classes": "proxy",
-                "gb_slice": "slice", "gb_intervals": "official",
+DEFAULT_KIND = {"parquet": "official", "gb_archive": "official", "csv": "proxy",
+                "fasta_classes": "proxy", "gb_slice": "slice", "gb_intervals": "official",
                 "derived_splice": "derived", "derived_promoter": "derived"}
 # a FASTA at most this big is read whole when it has no .fai (the demo slice is 0.75 MB):
 # this avoids writing an index into a read-only or version-controlled directory
@@ -140,6 +144,29 @@ def _typed(spec: TaskSpec, source: Mapping, key: str, kind: type, default: Any) 
 # --------------------------------------------------------------------------------------
 
 
+def _task_rows(spec: TaskSpec, source: Mapping, table: Any, path: Path,
+               positions: np.ndarray) -> tuple[Any, np.ndarray, dict[str, int] | None]:
+    """Keep the rows of this task when the file has a task column (it may hold several).
+
+    The NT benchmark's parquet files carry a ``task`` column; a file holding several
+    tasks must be filtered, and a filter that keeps nothing means the name is wrong, not
+    that the task is empty. Returns the kept rows and the rows per task value seen.
+    """
+    column = source.get("task_column", "task")
+    if column not in table.columns:
+        return table, positions, None  # one file per task: nothing to filter
+    wanted = str(source.get("task_name", spec.name))
+    values = table[column].astype(str)
+    seen = {str(k): int(v) for k, v in values.value_counts().sort_index().items()}
+    keep = (values == wanted).to_numpy(dtype=bool)
+    if not keep.any():
+        shown = ", ".join(f"{k} ({v})" for k, v in list(seen.items())[:20])
+        raise TaskDataError(f"{path}: no row has {column} == {wanted!r} (values: {shown}); "
+                            "the file does not hold this task: check the registry's "
+                            "hub_config and the remote file template")
+    return table[keep], positions[keep], seen
+
+
 def _load_parquet(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
     import pandas as pd
 
@@ -162,10 +189,8 @@ def _load_parquet(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
                                 f"{list(table.columns)}); give 'sequence_column' / "
                                 "'label_column' in the source if they are named differently")
         rows_in_file = len(table)
-        positions = np.arange(rows_in_file)
-        if "task" in table.columns:
-            keep = (table["task"] == spec.name).to_numpy(dtype=bool)
-            table, positions = table[keep], positions[keep]
+        table, positions, task_values = _task_rows(spec, source, table, path,
+                                                   np.arange(rows_in_file))
         sequences: list[str] = []
         labels: list[int] = []
         for row, sequence, label in zip(positions.tolist(), table[seq_column].tolist(),
@@ -176,8 +201,141 @@ def _load_parquet(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
         out[split] = (sequences, labels)
         details[split] = {"file": str(path), "rows_in_file": rows_in_file,
                           "sequence_column": seq_column, "label_column": label_column,
-                          "filtered_by_task_column": "task" in table.columns}
+                          "filtered_by_task_column": task_values is not None,
+                          "task_column_values": task_values}
     return out, details, ""
+
+
+_ARCHIVE_MEMBER = re.compile(r"^(?P<task>[^/]+)/(?P<split>[^/]+)/(?P<cls>[^/]+)/(?P<file>[^/]+)$")
+
+
+def _load_gb_archive(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
+    """The official Genomic Benchmarks archive: ``<task>/{train,test}/<class>/<id>.txt``.
+
+    The class of a sequence is the name of its directory, so class names come from the
+    data; the integer label is that name's position in the registry's ``classes``. A
+    class directory the registry does not list, a registry class with no directory, or
+    any file outside the layout is an error (a changed archive must not be half-read).
+    Rows are read in (class, file name) order, so the result does not depend on the
+    order of the zip listing (GB's own loader uses the file system's listing order).
+    """
+    path = _existing_file(spec, "archive", source["archive"])
+    if not zipfile.is_zipfile(path):
+        raise TaskDataError(f"{path}: not a zip archive; download it again")
+    members: dict[str, dict[str, list[str]]] = {split: {} for split in SPLITS}
+    with zipfile.ZipFile(path) as archive:
+        names = [n for n in archive.namelist() if not n.endswith("/")
+                 and not n.startswith("__MACOSX/") and not PurePosixPath(n).name.startswith(".")]
+        for name in names:
+            match = _ARCHIVE_MEMBER.match(name)
+            if (not match or match["task"] != spec.name or match["split"] not in SPLITS
+                    or not match["file"].endswith(".txt")):
+                raise TaskDataError(f"{path}: unexpected member {name!r}; a Genomic Benchmarks "
+                                    f"archive holds {spec.name}/{{train,test}}/<class>/<id>.txt")
+            members[match["split"]].setdefault(match["cls"], []).append(name)
+        out: dict[str, Rows] = {}
+        details: dict[str, Any] = {"archive": str(path), "classes_found": {}}
+        for split in SPLITS:
+            found = sorted(members[split])
+            details["classes_found"][split] = found
+            unknown = [c for c in found if c not in spec.classes]
+            absent = [c for c in spec.classes if c not in found]
+            if unknown or absent:
+                raise TaskDataError(
+                    f"{path}: the {split} split has class directories {found}, the registry "
+                    f"lists {list(spec.classes)} (unknown: {unknown}, absent: {absent}); the "
+                    "class names come from the archive, so fix config/tasks.tsv")
+            sequences: list[str] = []
+            labels: list[int] = []
+            for class_name in spec.classes:
+                label = spec.classes.index(class_name)
+                for name in sorted(members[split][class_name]):
+                    text = archive.read(name).decode("ascii", errors="replace")
+                    seq, value = check_row(text, label, spec, f"{path}:{name}")
+                    sequences.append(seq)
+                    labels.append(value)
+            out[split] = (sequences, labels)
+    return out, details, ""
+
+
+def read_expected_counts(path: str | Path, task: str) -> dict[str, dict[str, int]]:
+    """``{split: {class: rows}}`` of ``task`` in an expected-counts table (task, split, class,
+    rows), the published size of each class that a download is checked against."""
+    from ldarnet.data.csv_table import read_csv_rows
+
+    counts: dict[str, dict[str, int]] = {}
+    for line, row in read_csv_rows(path, ("task", "split", "class", "rows"), TaskDataError,
+                                   delimiter="\t"):
+        if row["task"] != task:
+            continue
+        value = (row["rows"] or "").strip()
+        if not value.isdigit():
+            raise TaskDataError(f"{path}:{line}: rows {row['rows']!r} is not a count")
+        counts.setdefault(row["split"], {})[row["class"]] = int(value)
+    if not counts:
+        raise TaskDataError(f"{path}: no expected counts for task {task}; add its rows "
+                            "(task, split, class, rows) or drop expected_counts")
+    return counts
+
+
+def _check_expected_counts(spec: TaskSpec, source: Mapping, fmt: str,
+                           loaded: dict[str, Rows]) -> dict[str, Any] | None:
+    """Compare the class sizes of the loaded splits with the published ones.
+
+    For an archive (class names from directory names) this checks the download is the
+    published one. For a parquet file with integer labels it is also the only evidence
+    for which integer is which class: the registry's order is accepted only if the
+    counts confirm it and no other assignment of names to integers would fit them as
+    well (with two classes of equal size the data cannot tell them apart).
+    """
+    if not source.get("expected_counts"):
+        return None
+    path = _existing_file(spec, "expected_counts", source["expected_counts"])
+    expected = read_expected_counts(path, spec.name)
+    observed = {split: [int(n) for n in np.bincount(np.asarray(labels, dtype=np.int64),
+                                                    minlength=spec.num_classes)]
+                for split, (_, labels) in loaded.items()}
+    mismatched = []
+    for split in SPLITS:
+        want = [expected.get(split, {}).get(name) for name in spec.classes]
+        if want != observed[split]:
+            got = dict(zip(spec.classes, observed[split], strict=True))
+            published = dict(zip(spec.classes, want, strict=True))
+            mismatched.append(f"{split}: got {got}, published {published}")
+    if mismatched:
+        raise TaskDataError(f"task {spec.name}: class sizes differ from {path} "
+                            f"({'; '.join(mismatched)}); the download is not the published "
+                            "data set, or the label order is not the registry's")
+    result: dict[str, Any] = {"file": str(path), "matched": True}
+    if fmt == "parquet":
+        ambiguous = [f"{spec.classes[i]}={spec.classes[j]}"
+                     for i in range(spec.num_classes) for j in range(i + 1, spec.num_classes)
+                     if all(observed[split][i] == observed[split][j] for split in SPLITS)]
+        if ambiguous:
+            raise TaskDataError(
+                f"task {spec.name}: the integer labels cannot be matched to class names from "
+                f"the data: classes {', '.join(ambiguous)} have the same number of rows in "
+                "every split, so the order of config/tasks.tsv cannot be confirmed. Use a "
+                "source whose files carry the class names (the Genomic Benchmarks archive, "
+                "format gb_archive)")
+        result["label_order"] = "confirmed by class sizes"
+    return result
+
+
+def _download_locks(source: Mapping) -> dict[str, Any] | None:
+    """The lock files of a remote source's downloads (commit, sha256), for the manifest."""
+    if not source.get("remote"):
+        return None
+    locks: dict[str, Any] = {}
+    for key in ("train", "test", "archive"):
+        value = source.get(key)
+        if isinstance(value, str):
+            lock = Path(f"{value}.json")
+            try:
+                locks[key] = json.loads(lock.read_text()) if lock.is_file() else None
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                locks[key] = None
+    return locks
 
 
 def _load_csv(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
@@ -485,6 +643,7 @@ def _load_derived_promoter(spec: TaskSpec, source: Mapping, seed: int) -> Loaded
 
 LOADERS: dict[str, Callable[[TaskSpec, Mapping, int], Loaded]] = {
     "parquet": _load_parquet,
+    "gb_archive": _load_gb_archive,
     "csv": _load_csv,
     "fasta_classes": _load_fasta_classes,
     "gb_slice": _load_gb_slice,
@@ -552,10 +711,18 @@ def build_task(spec: TaskSpec, source: Mapping, out_dir: str | Path, *,
     overrides the default given in brackets, ``note`` is copied to the manifest):
 
     * ``parquet`` [official]: ``train``, ``test`` = parquet files (HuggingFace
-      conversions); optional ``sequence_column`` (default ``sequence`` or ``seq``,
-      whichever exists) and ``label_column`` (default ``label``); ``hub: true`` only
-      records that the files are HuggingFace downloads. Rows are kept only where a
-      ``task`` column, if present, equals the task name.
+      downloads); optional ``sequence_column`` (default ``sequence`` or ``seq``,
+      whichever exists), ``label_column`` (default ``label``), ``task_column`` (default
+      ``task``) and ``task_name`` (default: the task name): when the file has the task
+      column, only rows whose value is ``task_name`` are kept (a file may hold several
+      tasks), and none kept is an error; ``remote: true`` records that the files are
+      locked downloads (their locks go into the manifest).
+    * ``gb_archive`` [official]: ``archive`` = the Genomic Benchmarks zip
+      (``<task>/{train,test}/<class>/<id>.txt``); the class of a sequence is its
+      directory's name, its label that name's position in the registry's classes.
+    * ``expected_counts`` (parquet, gb_archive): a TSV (task, split, class, rows) of the
+      published class sizes; the loaded splits must match it, and integer labels are
+      only accepted when the sizes confirm the registry's class order.
     * ``csv`` [proxy]: ``train``, ``test`` = CSV (.gz) files with ``sequence,label``.
     * ``fasta_classes`` [proxy]: ``train``, ``test`` = ``{class name: FASTA (.gz)}``.
     * ``gb_slice`` [slice]: ``csv`` = a Genomic Benchmarks slice table (dataset, split,
@@ -597,6 +764,12 @@ def build_task(spec: TaskSpec, source: Mapping, out_dir: str | Path, *,
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise _source_error(spec, f"seed {seed!r} must be a non-negative integer")
     loaded, details, derived_note = LOADERS[fmt](spec, source, int(seed))
+    counts_check = _check_expected_counts(spec, source, fmt, loaded)
+    if counts_check is not None:
+        details = {**details, "expected_counts": counts_check}
+    locks = _download_locks(source)
+    if locks is not None:
+        details = {**details, "downloads": locks}
 
     splits: dict[str, TaskSplit] = {}
     split_info: dict[str, dict[str, Any]] = {}

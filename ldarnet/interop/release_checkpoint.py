@@ -379,13 +379,19 @@ def import_release_checkpoint(
     if report["source_dtypes"] != ["torch.float32"]:
         notes.append(f"source dtypes {report['source_dtypes']} converted to float32")
     n_params = sum(p.numel() for p in model.parameters())
+    digest = file_sha256(src)
+    download = _download_lock(src, digest)
+    if download is not None:
+        notes.append(f"downloaded from {download.get('url')} (commit {download.get('commit')}), "
+                     "lock verified")
     document = {
         "model_config": cfg.to_dict(),
         "source": {
             "format": "LDARNet release checkpoint (torch.save dict: model, opt, config, step, "
                       "args; spec 3.8)",
             "file": src.name,
-            "sha256": file_sha256(src),
+            "sha256": digest,
+            "download": download,
             "bytes": src.stat().st_size,
             "release_step": step if isinstance(step, int | float | str) or step is None
             else str(step),
@@ -408,6 +414,20 @@ def import_release_checkpoint(
         (tmp / CONFIG_NAME).write_text(json.dumps(document, indent=2) + "\n")
         _verify_written(tmp, model)
     return document
+
+
+def _download_lock(src: Path, sha256: str) -> dict[str, Any] | None:
+    """Where the checkpoint was downloaded from (``<file>.json`` of ``ldarnet fetch-checkpoint``:
+    repository, commit, URL), when that lock describes these very bytes."""
+    lock = Path(f"{src}.json")
+    try:
+        data = json.loads(lock.read_text()) if lock.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or data.get("sha256") != sha256:
+        return None
+    keys = ("host", "repo", "path", "revision", "commit", "url", "sha256", "fetched_utc")
+    return {k: data[k] for k in keys if k in data}
 
 
 def _verify_written(directory: Path, model: LDARNet) -> None:

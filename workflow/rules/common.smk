@@ -3,6 +3,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 import os
+import re
 import shlex
 import sys
 from urllib.parse import urlparse
@@ -23,8 +24,11 @@ from ldarnet.cluster import (
     torch_launcher,
 )
 from ldarnet.evaluation.registry import load_registry
-from ldarnet.evaluation.source_config import load_sources, source_inputs, task_source
+from ldarnet.evaluation.remote_sources import load_remote_sources
+from ldarnet.evaluation.source_config import is_remote, load_sources, source_inputs, task_source
+from ldarnet.interop.checkpoint_source import checkpoint_cache, is_checkpoint_entry
 from ldarnet.pipeline import check_config, lr_label
+from ldarnet.preflight import preflight_rule_params
 
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config, workflow.basedir)
@@ -94,6 +98,29 @@ def logged(command, stage=None):
     for name, value in (("{LDARNET}", LDARNET), ("{PYTHON}", PYTHON)):
         command = command.replace(name, value.replace("{", "{{").replace("}", "}}"))
     return shell_command(command, ATTEMPT_SCRIPT, banner=banner)
+
+
+# Released checkpoints (model entries with `checkpoint:`) are fetched and imported
+# (workflow/rules/release.smk); the others are pretrained here.
+CHECKPOINT_MODELS = sorted(m for m, e in config["models"].items() if is_checkpoint_entry(e))
+TRAINED_MODELS = sorted(set(MODELS) - set(CHECKPOINT_MODELS))
+PREFLIGHT = "results/preflight/sources.tsv"  # ldarnet check-sources of this config
+
+
+def one_of(names):
+    """A wildcard regex matching exactly ``names`` (and nothing when there are none)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+def checkpoint_download(wildcards):
+    """The downloaded release file of a checkpoint model entry."""
+    return checkpoint_cache(wildcards.model, config["models"][wildcards.model])
+
+
+def checkpoint_setting(wildcards, key, default=""):
+    """One key of a checkpoint model entry as command-line text ('' when unset)."""
+    value = config["models"][wildcards.model].get(key)
+    return default if value is None else value
 
 
 def log_path(rule_name, *parts):
@@ -247,15 +274,28 @@ EVAL = config["evaluation"]
 REGISTRY = load_registry(EVAL["registry"])
 SOURCES = load_sources(EVAL["sources"])
 TASKS = list(config["tasks"])
+# each suite's pinned remote files (config/evaluation/remote.yaml), for tasks without a
+# local source
+REMOTE = load_remote_sources(EVAL["remote"]) if any(is_remote(t, SOURCES) for t in TASKS) else {}
 GRID = [(lr_label(lr), bs) for lr in config["grid"]["learning_rates"]
         for bs in config["grid"]["batch_sizes"]]
 NT_TABLES = ("histone", "promoters", "enhancers", "splice")
 
 
 def task_source_inputs(wildcards):
-    """The registry and every file the task's source names (parquet caches for the hub)."""
-    files = source_inputs(task_source(wildcards.task, SOURCES))
-    return {"registry": EVAL["registry"], "sources": files}
+    """The registry and every file the task's source names (the downloads when remote)."""
+    source = task_source(REGISTRY[wildcards.task], SOURCES, REMOTE, EVAL["remote"])
+    return {"registry": EVAL["registry"], "sources": source_inputs(source)}
+
+
+def remote_task_file(wildcards):
+    """What a fetch_task job downloads (its pinned source: a rerun trigger when it changes)."""
+    spec = REGISTRY[wildcards.task]
+    files = REMOTE[spec.suite].files_for(spec) if spec.suite in REMOTE else {}
+    if wildcards.file not in files:
+        raise ValueError(f"task {spec.name} has no remote file {wildcards.file!r}; its "
+                         f"suite's files are {list(files)} ({EVAL['remote']})")
+    return files[wildcards.file].describe()
 
 
 def subsample_args(wildcards):
@@ -348,7 +388,10 @@ def claims_args(wildcards, input):
 
 def all_targets():
     """Everything `rule all` builds for this config."""
-    targets = genome_targets()
+    # token shards only when a model is pretrained here (a released checkpoint needs none)
+    trained = set(TRAINED_MODELS) & {*config["pretrain"]["models"], *ABLATION["arms"]}
+    targets = genome_targets() if trained else []
+    targets += [PREFLIGHT]  # pre-flight of every download (workflow/rules/release.smk)
     targets += pretrain_targets()
     targets += evaluation_targets()
     targets += ablation_targets()

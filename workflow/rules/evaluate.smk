@@ -4,16 +4,19 @@
 
 
 rule fetch_task:
-    """One NT / Genomic Benchmarks split from HuggingFace, sha256-verified (paper scale)."""
+    """One official file of an NT / Genomic Benchmarks task at its pinned version, verified."""
     output:
-        protected("resources/downloads/tasks/{task}/{split}.parquet"),
+        protected("resources/downloads/tasks/{task}/{file}"),
+    wildcard_constraints:
+        file=r"[A-Za-z0-9_]+\.[a-z]+",
     params:
         registry=EVAL["registry"],
-        revision=EVAL["revision"],
+        remote=EVAL["remote"],
+        source=remote_task_file,
     log:
-        log_path("fetch_task", "{task}", "{split}"),
+        log_path("fetch_task", "{task}", "{file}"),
     benchmark:
-        benchmark_path("fetch_task", "{task}", "{split}")
+        benchmark_path("fetch_task", "{task}", "{file}")
     threads: 1
     resources:
         **cpu_resources(mem_mb=1000, runtime=60),
@@ -23,7 +26,7 @@ rule fetch_task:
     shell:
         logged(
             "{LDARNET} fetch-task {wildcards.task} --registry {params.registry} "
-            "--split {wildcards.split} --revision {params.revision} --out {output}"
+            "--remote {params.remote} --file {wildcards.file} --out {output}"
         )
 
 
@@ -37,6 +40,7 @@ rule prepare_task:
         manifest="results/tasks/{task}/task.json",
     params:
         sources=f"--sources {EVAL['sources']}" if EVAL["sources"] else "",
+        remote=EVAL["remote"],
         subsample=subsample_args,
         out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
     log:
@@ -51,7 +55,7 @@ rule prepare_task:
     shell:
         logged(
             "{LDARNET} prepare-task {wildcards.task} --registry {input.registry} {params.sources} "
-            "{params.subsample} --out {params.out_dir}"
+            "--remote {params.remote} {params.subsample} --out {params.out_dir}"
         )
 
 

@@ -12,6 +12,8 @@ rule pretrain:
         model_config=lambda wildcards: config["models"][wildcards.model]["config"],
         train_config=config["pretrain"]["config"],
         budget=ablation_budget_file,
+        # every download resolves before GPU time is spent (ancient: never a rerun reason)
+        preflight=ancient(PREFLIGHT),
     output:
         model=protected("results/pretrain/{model}/seed{seed}/model.safetensors"),
         config="results/pretrain/{model}/seed{seed}/config.json",
@@ -27,6 +29,8 @@ rule pretrain:
             category="3 Pretraining",
             labels={"model": "{model}", "seed": "{seed}", "figure": "boundaries"},
         ),
+    wildcard_constraints:
+        model=one_of(TRAINED_MODELS),  # released checkpoints are imported (release.smk)
     params:
         launcher=pretrain_launcher,
         shards=lambda wildcards, input: os.path.dirname(input.manifest),
