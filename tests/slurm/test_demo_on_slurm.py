@@ -35,20 +35,30 @@ from tier import (
     write_mini_config,
 )
 
-# rule -> (GPU job?, memory the rule asks for in MB) in the mini config
-DEMO_RULES = {
-    "prepare_genome": (False, 4000), "tile_genome": (False, 16000), "pretrain": (True, 2000),
-    "ablation_budget": (False, 2000), "ablation_flops": (False, 1000),
-    "ablation_table": (False, 1000), "prepare_task": (False, 4000),
-    "finetune_grid": (True, 2000), "select_config": (False, 1000),
-    "finetune_cv": (True, 2000), "eval_summary": (False, 1000), "eval_table": (False, 1000),
-    "segment_genome": (True, 2000), "splice_alignment": (False, 4000),
-    "motif_alignment": (True, 2000), "locus_figure": (False, 2000),
-    "start_codon_alignment": (False, 4000), "splice_midpoint": (True, 2000),
-    "boundary_table": (False, 1000), "boundary_density": (True, 2000),
-    "paper_claims": (False, 1000),
-}
+# The rules that hold a (fake) GPU in the mini config; every other rule is a CPU job.
+GPU_RULES = {"pretrain", "finetune_grid", "finetune_cv", "segment_genome", "motif_alignment",
+             "splice_midpoint", "boundary_density"}
 COMPARED = ("results/tables", "results/boundaries")
+
+
+def _resources_per_rule(dry_run: str) -> dict[str, dict[str, str]]:
+    """{rule: {resource: value}} of the first job of every rule in a dry run's output."""
+    found: dict[str, dict[str, str]] = {}
+    for block in re.split(r"\n(?=rule \w+:)", dry_run):
+        header = re.match(r"rule (\w+):", block)
+        if not header or header.group(1) in found:
+            continue
+        line = re.search(r"^    resources: (.*)$", block, flags=re.M)
+        pairs = (item.split("=", 1) for item in (line.group(1).split(", ") if line else []))
+        found[header.group(1)] = {k: v for k, v in pairs}
+    return found
+
+
+def _minutes(limit: str) -> int:
+    """SLURM's [D-]HH:MM:SS as minutes."""
+    days, _, clock = limit.rpartition("-")
+    hours, minutes, _ = (int(x) for x in clock.split(":"))
+    return int(days or 0) * 1440 + hours * 60 + minutes
 
 
 def _user_env(home: Path) -> dict[str, str]:
@@ -92,19 +102,25 @@ def test_demo_dag_on_slurm_equals_the_local_run(cluster, local_run: Path,  # noq
     work = workflow_copy(shared_tmp, "slurm")
     config = write_mini_config(work, gpus=True)
     env = slurm_env(cluster, work, shared_tmp / "slurm-home")
+    # what each rule asks for, as Snakemake evaluates it for this run
+    dry = run_slurm(work, env, "all", "--configfile", config, "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    asked = _resources_per_rule(dry.stdout)
     proc = run_slurm(work, env, "all", "--configfile", config)
     assert proc.returncode == 0, proc.stderr[-8000:]
 
     jobs = sacct(cluster, work)
-    assert {rule_of(j) for j in jobs} == set(DEMO_RULES), sorted(rule_of(j) for j in jobs)
-    for job in jobs:
+    submitted = {rule_of(j) for j in jobs}
+    assert submitted == set(asked) - {"all", "check_sources"}, sorted(submitted)
+    assert submitted >= GPU_RULES
+    for job in jobs:  # SLURM's accounting: what each job was granted
         rule = rule_of(job)
-        gpu, mem = DEMO_RULES[rule]
         where = (rule, job)
         assert job["State"] == "COMPLETED" and job["Account"] == ACCOUNT, where
         assert job["NNodes"] == "1" and job["ReqCPUS"] == "1", where
-        assert job["ReqMem"] == f"{mem}M", where
-        if gpu:
+        assert job["ReqMem"] == f"{asked[rule]['mem_mb']}M", where
+        assert _minutes(job["Timelimit"]) == int(asked[rule]["runtime"]), where
+        if rule in GPU_RULES:
             assert job["Partition"] == "gpu" and "gres/gpu=1" in job["AllocTRES"], where
         else:
             assert job["Partition"] == "cpu" and "gres/gpu" not in job["AllocTRES"], where
