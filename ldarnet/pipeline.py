@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ldarnet.errors import InputError
 from ldarnet.model.config import ConfigError, load_model_config
 from ldarnet.train.train_config import TrainConfigError, load_train_config
 
 
-class WorkflowConfigError(ValueError):
+class WorkflowConfigError(InputError):
     """A workflow config that is well-typed but cannot describe a run."""
 
 

@@ -193,8 +193,8 @@ def test_start_codon_alignment_command(workdir, tmp_path) -> None:
     # the demo's exon table has no start codons: asking for GTF ones is one clear error
     assert main([*args, "--source", "gtf"]) == 2
     # a GTF with exon and start_codon lines (1-based) gives the same anchors, labelled annotated
-    from ldarnet.analysis.junctions import read_exon_table
     from ldarnet.analysis.start_codons import infer_start_codons
+    from ldarnet.data.annotation import read_exon_table
     from ldarnet.data.fasta import read_fasta
 
     exons = read_exon_table(workdir["exons"])

@@ -66,7 +66,7 @@ def test_train_config_errors() -> None:
         cfg.accumulation(world_size=3)
     with pytest.raises(TrainConfigError, match="unknown key"):
         train_config_from_dict({"stepz": 10})
-    with pytest.raises(TrainConfigError, match="write floats with a dot"):
+    with pytest.raises(TrainConfigError, match="exponent without a dot as text"):
         train_config_from_dict({"steps": 10, "lr": "1e-5"})
     with pytest.raises(TrainConfigError, match="exactly one of 'steps' and 'tokens'"):
         train_config_from_dict({"steps": 10, "tokens": 1.0e6})

@@ -7,61 +7,57 @@ anchors whose window is not fully segmented.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from ldarnet.data.bed import BedRecord, iter_bed
+from ldarnet.errors import InputError, MissingInputError
 
-class TrackError(ValueError):
+
+class TrackError(InputError):
     """A bedGraph/BED that cannot be read as a segmentation."""
 
 
 def read_bedgraph(path: str | Path, contig: str, length: int) -> np.ndarray:
     """Per-base values of ``contig`` (float32, NaN where the file has no value)."""
     values = np.full(length, np.nan, dtype=np.float32)
-    for line_no, fields in _lines(path):
-        if fields[0] != contig:
+    for record in _records(path, 4):
+        if record.contig != contig:
             continue
-        if len(fields) < 4:
-            raise TrackError(f"{path}:{line_no}: bedGraph lines have 4 columns")
-        start, end = _interval(path, line_no, fields, length)
+        _check_end(path, record, length)
         try:
-            values[start:end] = float(fields[3])
+            values[record.start : record.end] = float(record.fields[3])
         except ValueError:
-            raise TrackError(f"{path}:{line_no}: value {fields[3]!r} is not a number") from None
+            raise TrackError(f"{path}:{record.line}: value {record.fields[3]!r} is not a "
+                             "number") from None
     return values
 
 
 def read_boundaries(path: str | Path, contig: str, length: int) -> np.ndarray:
     """Per-base hard boundaries of ``contig`` from the BED of ``ldarnet segment``."""
     mask = np.zeros(length, dtype=bool)
-    for line_no, fields in _lines(path):
-        if fields[0] == contig:
-            start, end = _interval(path, line_no, fields, length)
-            mask[start:end] = True
+    for record in _records(path, 3):
+        if record.contig == contig:
+            _check_end(path, record, length)
+            mask[record.start : record.end] = True
     return mask
 
 
 def track_contigs(path: str | Path) -> set[str]:
     """Contigs that have at least one line in a bedGraph/BED."""
-    return {fields[0] for _, fields in _lines(path)}
+    return {record.contig for record in _records(path, 3)}
 
 
-def _lines(path: str | Path):
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"segmentation file {path} does not exist (run ldarnet segment)")
-    with open(path) as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if line.strip() and not line.startswith(("#", "track", "browser")):
-                yield line_no, line.rstrip("\n").split("\t")
+def _records(path: str | Path, columns: int) -> Iterator[BedRecord]:
+    """The lines of a segmentation file, through the one BED reader."""
+    if not Path(path).is_file():
+        raise MissingInputError(f"segmentation file {path} does not exist (run ldarnet segment)")
+    return iter_bed(path, columns, what="segmentation file")
 
 
-def _interval(path, line_no: int, fields: list[str], length: int) -> tuple[int, int]:
-    try:
-        start, end = int(fields[1]), int(fields[2])
-    except (IndexError, ValueError):
-        raise TrackError(f"{path}:{line_no}: start and end must be integers") from None
-    if not 0 <= start < end <= length:
-        raise TrackError(f"{path}:{line_no}: interval {start}-{end} outside 0-{length}")
-    return start, end
+def _check_end(path, record: BedRecord, length: int) -> None:
+    if record.end > length:
+        raise TrackError(f"{path}:{record.line}: interval {record.start}-{record.end} outside "
+                         f"0-{length} (segmentation of another genome?)")

@@ -65,7 +65,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ldarnet.analysis.junctions import Anchor, junction_anchors, read_exon_table
+from ldarnet.data.annotation import Anchor, junction_anchors, read_annotation, read_exon_table
 from ldarnet.data.fasta import read_fasta
 from ldarnet.evaluation.task_data import TaskDataError
 
@@ -396,14 +396,11 @@ def read_canonical_transcripts(path: str | Path) -> list[Tss]:
 
 
 def exon_table_tss(path: str | Path) -> list[Tss]:
-    """One TSS per transcript of an exon table: the 5'-most base of its first exon."""
-    spans: dict[str, tuple[str, int, int, str]] = {}
-    for exon in read_exon_table(path):
-        contig, lo, hi, strand = spans.get(exon.transcript,
-                                           (exon.contig, exon.start, exon.end, exon.strand))
-        spans[exon.transcript] = (contig, min(lo, exon.start), max(hi, exon.end), strand)
-    return [Tss(contig, lo if strand == "+" else hi - 1, strand, "exons", name)
-            for name, (contig, lo, hi, strand) in sorted(spans.items())]
+    """One TSS per transcript of an exon table (the annotation reader's), by transcript name."""
+    annotation = read_annotation(path)
+    annotation.require_exons()
+    return [Tss(t.contig, t.position, t.strand, "exons", t.transcript)
+            for t in sorted(annotation.tss(), key=lambda t: t.transcript)]
 
 
 def _contig_name(name: str, ref: dict[str, str]) -> str | None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ldarnet.errors import InputError
 from ldarnet.yaml_config import read_yaml
 
 HUB = "hub"
@@ -22,7 +23,7 @@ TASK_SPLITS = ("train", "test")
 PATH_KEYS = ("train", "test", "csv", "intervals", "fasta", "exons", "transcripts")
 
 
-class SourceConfigError(ValueError):
+class SourceConfigError(InputError):
     """A sources file that does not map task names to source mappings."""
 
 

@@ -35,6 +35,7 @@ import torch
 
 from ldarnet import __version__
 from ldarnet.data.checksum import file_sha256
+from ldarnet.errors import MissingInputError
 from ldarnet.interop.errors import InteropError
 from ldarnet.interop.outdir import atomic_directory, check_target
 from ldarnet.model.config import REVERSE_PADDING_MODES, ModelConfig, config_from_dict
@@ -90,7 +91,7 @@ def load_release_payload(path: str | Path) -> dict[str, Any]:
     """The dict saved in a release checkpoint, loaded with ``weights_only=True`` only."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; download model_ckpt_110m.pt "
+        raise MissingInputError(f"checkpoint {path} does not exist; download model_ckpt_110m.pt "
                                 "from the HuggingFace repository darlednik/LDARNet-110M")
     if not path.is_file():
         raise InteropError(f"{path} is not a file; pass the release's .pt checkpoint file")

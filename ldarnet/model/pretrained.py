@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ldarnet.errors import MissingInputError
 from ldarnet.model.config import config_from_dict
 from ldarnet.model.ldarnet import LDARNet
 from ldarnet.train.checkpoint import CheckpointError, load_model_file
@@ -35,7 +36,7 @@ def resolve_weights(model_path: str | Path) -> Path:
             )
         return weights
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"model {path} does not exist; pass a {WEIGHTS_NAME} file or a run directory "
             "that contains one"
         )

@@ -26,9 +26,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from ldarnet.data.atomic import temp_path, write_json
+from ldarnet.errors import InputError
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that is missing, truncated, or from another run."""
 
 
