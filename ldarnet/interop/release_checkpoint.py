@@ -70,13 +70,26 @@ def _listing(names: list[str]) -> str:
 
 
 def _weights_only_reason(err: BaseException) -> str | None:
-    """The offending global of a ``weights_only`` refusal, or None for other load errors."""
+    """What a ``weights_only`` refusal refused (the offending global), or None for other errors.
+
+    torch words the refusal differently across versions (a ``WeightsUnpickler error:``
+    line; "Trying to load unsupported GLOBAL posix.system whose module posix is
+    blocked"; under torch 2.13 sometimes an empty reason, printed as "()"): the global's
+    name is looked for anywhere in the text, and a reason is never left empty.
+    """
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
     if "Weights only load failed" not in text and "WeightsUnpickler" not in text:
         return None
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        blocked = re.search(r"module ([\w.]+) is blocked", text)
+        return (f"the pickle needs {found.group(1)}"
+                + (f", from the blocked module {blocked.group(1)}" if blocked else ""))
     match = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
-    reason = match.group(1) if match else text.splitlines()[0]
-    return reason.split(" Please use")[0].strip()
+    reason = (match.group(1) if match else "").split(" Please use")[0].strip()
+    if reason.strip("() ."):
+        return reason
+    return f"torch.load refused it ({type(err).__name__}) without naming the object"
 
 
 def _looks_like_torch_save(path: Path) -> bool:

@@ -22,23 +22,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, load_model, save_file, save_model
 
 from ldarnet.data.atomic import temp_path, write_json
-from ldarnet.errors import InputError
+from ldarnet.model.weights import WeightsError, load_module, load_tensors, save_module, save_tensors
 
-
-class CheckpointError(InputError):
-    """A checkpoint that is missing, truncated, or from another run."""
+# A checkpoint that is missing, truncated, damaged or from another run: the one error of
+# weights files (ldarnet.model.weights), under the name the training code has always used.
+CheckpointError = WeightsError
 
 
 def save_model_file(model: torch.nn.Module, path: str | Path) -> None:
-    """Model weights to safetensors atomically (tied parameters stored once)."""
+    """Model weights to safetensors atomically (tied parameters stored once).
+
+    Byte-reproducible, with the sha256 of every tensor in the header, and refused when a
+    weight is not finite (:mod:`ldarnet.model.weights`).
+    """
     path = Path(path)
     tmp = temp_path(path)
     try:
-        save_model(_unwrap(model), str(tmp))
+        save_module(_unwrap(model), tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -46,19 +48,8 @@ def save_model_file(model: torch.nn.Module, path: str | Path) -> None:
 
 
 def load_model_file(model: torch.nn.Module, path: str | Path) -> None:
-    """Load weights saved by :func:`save_model_file`; a mismatch is a clear error."""
-    try:
-        missing, unexpected = load_model(_unwrap(model), str(path), strict=False)
-    except (SafetensorError, OSError, RuntimeError) as err:
-        raise CheckpointError(
-            f"cannot read model weights {path} (truncated, corrupt, or another "
-            f"architecture): {err}"
-        ) from None
-    if missing or unexpected:
-        raise CheckpointError(
-            f"model weights {path} do not fit this architecture: missing {sorted(missing)[:5]}, "
-            f"unexpected {sorted(unexpected)[:5]}"
-        )
+    """Load weights saved by :func:`save_model_file`, verified; a mismatch is a clear error."""
+    load_module(_unwrap(model), path)
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -102,8 +93,9 @@ def save_state(run_dir: str | Path, step: int, model: torch.nn.Module,
     tmp = state_dir / f"{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_model(_unwrap(model), str(tmp / "model.safetensors"))
-    save_file(_optimizer_tensors(model, optimizer), str(tmp / "optimizer.safetensors"))
+    save_module(_unwrap(model), tmp / "model.safetensors")
+    save_tensors(_optimizer_tensors(model, optimizer), tmp / "optimizer.safetensors",
+                 finite=False)
     (tmp / "meta.json").write_text(json.dumps({**meta, "step": step}, indent=2) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -155,8 +147,8 @@ def load_state(state_dir: Path, model: torch.nn.Module, optimizer: torch.optim.O
         )
     load_model_file(model, state_dir / "model.safetensors")
     try:
-        tensors = load_file(str(state_dir / "optimizer.safetensors"))
-    except (SafetensorError, OSError) as err:
+        tensors, _ = load_tensors(state_dir / "optimizer.safetensors", finite=False)
+    except WeightsError as err:
         raise CheckpointError(f"optimizer state in {state_dir} is truncated or corrupt: {err}; "
                               f"delete {state_dir.parent} to start over") from None
     _restore_optimizer(model, optimizer, tensors)
