@@ -41,7 +41,7 @@ import dataclasses
 import gzip
 import itertools
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +133,19 @@ class Annotation:
     def genes(self) -> set[str]:
         """Every gene name of the exons."""
         return {e.gene for e in self.exons}
+
+    def gene_tss(self, gene: str) -> tuple[str, int, str]:
+        """(contig, 0-based TSS, strand) of ``gene``: the most common TSS of its transcripts."""
+        starts = [(t.contig, t.position, t.strand) for t in self.tss() if t.gene == gene]
+        if not starts:
+            raise AnnotationError(f"gene {gene!r} is not in the annotation {self.path} "
+                                  f"({self.gene_hint()})")
+        return Counter(starts).most_common(1)[0][0]
+
+    def gene_hint(self, limit: int = 8) -> str:
+        """How many genes there are, with a few names (for 'unknown gene' messages)."""
+        names = sorted(self.genes())
+        return f"{len(names)} genes, e.g. {', '.join(names[:limit])}"
 
     def tss(self) -> list[Tss]:
         """One TSS per transcript, transcripts in order of first appearance in the file."""

@@ -18,12 +18,12 @@ order. Tiling (:mod:`ldarnet.data.tiling`) turns them into windows.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pybedtools
 
+from ldarnet.data.atomic import scratch_dir
 from ldarnet.data.bed import iter_bed
 from ldarnet.data.fasta import names_hint
 from ldarnet.errors import InputError
@@ -80,11 +80,13 @@ def _bedtools_scratch() -> Iterator[None]:
     """Run pybedtools with a private temporary directory, removed afterwards.
 
     Every pybedtools operation writes a temporary file and keeps it until the process
-    ends; a long-lived process (Snakemake, tests) would otherwise accumulate them.
+    ends; a long-lived process (Snakemake, tests) would otherwise accumulate them. The
+    directory carries its owner, so a killed run's is removed by the next one
+    (:func:`ldarnet.data.atomic.scratch_dir`).
     """
     previous = pybedtools.get_tempdir()
-    with tempfile.TemporaryDirectory(prefix="ldarnet-bedtools-") as scratch:
-        pybedtools.set_tempdir(scratch)
+    with scratch_dir("ldarnet-bedtools") as scratch:
+        pybedtools.set_tempdir(str(scratch))
         try:
             yield
         finally:

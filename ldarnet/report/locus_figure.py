@@ -9,33 +9,17 @@ coordinate ~69 bp away.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from ldarnet.analysis.tracks import TrackError, read_bedgraph, read_boundaries
-from ldarnet.data.annotation import Annotation, read_annotation
+from ldarnet.data.annotation import read_annotation
 from ldarnet.data.fasta import open_genome
 from ldarnet.report.figures import save_figure
 
 _BASE_COLOURS = {"A": "#2ca02c", "C": "#1f77b4", "G": "#ff7f0e", "T": "#d62728"}
-
-
-def gene_tss(annotation: Annotation, gene: str) -> tuple[str, int, str]:
-    """(contig, 0-based TSS, strand) of ``gene``: the most common TSS of its transcripts."""
-    starts = [(t.contig, t.position, t.strand) for t in annotation.tss() if t.gene == gene]
-    if not starts:
-        raise TrackError(f"gene {gene!r} is not in the annotation {annotation.path} "
-                         f"({gene_hint(annotation)})")
-    return Counter(starts).most_common(1)[0][0]
-
-
-def gene_hint(annotation: Annotation, limit: int = 8) -> str:
-    """How many genes an annotation has, with a few names (for 'unknown gene' messages)."""
-    names = sorted(annotation.genes())
-    return f"{len(names)} genes, e.g. {', '.join(names[:limit])}"
 
 
 def plot_locus(bedgraph: str | Path, bed: str | Path, fasta_path: str | Path,
@@ -43,7 +27,7 @@ def plot_locus(bedgraph: str | Path, bed: str | Path, fasta_path: str | Path,
     """Write the figure of ``gene``'s TSS ±``flank`` bases; returns what was drawn."""
     annotation = read_annotation(exons_path)
     exons = annotation.require_exons()
-    contig, tss, strand = gene_tss(annotation, gene)
+    contig, tss, strand = annotation.gene_tss(gene)
     fasta = open_genome(fasta_path)
     length = fasta.length(contig)
     lo, hi = max(0, tss - flank), min(length, tss + flank + 1)

@@ -91,7 +91,8 @@ def save_state(run_dir: str | Path, step: int, model: torch.nn.Module,
     name = f"step_{step:08d}"
     final = state_dir / name
     tmp = state_dir / f"{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in state_dir.glob("step_*.tmp"):  # a state write killed mid-way, any step
+        shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
     save_module(_unwrap(model), tmp / "model.safetensors")
     save_tensors(_optimizer_tensors(model, optimizer), tmp / "optimizer.safetensors",

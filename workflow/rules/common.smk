@@ -6,10 +6,12 @@ from urllib.parse import urlparse
 
 from ldarnet.evaluation.registry import load_registry
 from ldarnet.evaluation.source_config import load_sources, source_inputs, task_source
-from ldarnet.pipeline import check_config, check_slurm_environment, lr_label
+from ldarnet.pipeline import check_config, check_schema, check_slurm_environment, lr_label
 
+# One short message naming the config file and the key, before Snakemake's own (long) one.
+check_schema(config, workflow.source_path("../schemas/config.schema.yaml"), workflow.configfiles)
 validate(config, schema="../schemas/config.schema.yaml")
-check_config(config, workflow.basedir)
+check_config(config, workflow.basedir, workflow.configfiles)
 
 GENOME = config["genome"]
 ASSEMBLY = GENOME["assembly"]
