@@ -17,7 +17,6 @@ This module is part of the foundation: it imports nothing from the project.
 
 from __future__ import annotations
 
-import logging
 import sys
 
 
@@ -41,19 +40,10 @@ class OutputError(LdarnetError, OSError):
     """An output that cannot be written (permissions, a directory in the way, a full disk)."""
 
 
-_LOG = logging.getLogger("ldarnet")
-
-
 def note(message: str) -> None:
     """Tell the user about an input that was accepted but normalised (CRLF, spaces, ...).
 
     A documented normalisation is not an error, but it must not be silent either: the
     note goes to stderr (the job's log under Snakemake), one line per input.
     """
-    if not _LOG.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("ldarnet: note: %(message)s"))
-        _LOG.addHandler(handler)
-        _LOG.setLevel(logging.INFO)
-        _LOG.propagate = False
-    _LOG.info(message)
+    print(f"ldarnet: note: {message}", file=sys.stderr, flush=True)

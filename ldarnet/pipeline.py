@@ -309,17 +309,27 @@ def _check_inputs(config: dict[str, Any], root: Path) -> None:
 
 
 def _bed_contigs(path: str | None, key: str, root: Path, columns: int, used: bool) -> set[str]:
-    """Contigs of a configured BED file, read (and so checked) by the one BED reader."""
+    """Contigs of a configured BED file, read (and so checked) by the one BED reader.
+
+    A split BED (4 columns) also has its labels checked, as ``ldarnet tile`` will.
+    """
     from ldarnet.data.bed import read_bed
+    from ldarnet.data.splits import SPLITS
     from ldarnet.errors import LdarnetError
 
     if not path or not used:
         return set()
     _exists(path, key, root)
     try:
-        return {record.contig for record in read_bed(root / path, columns, what=key)}
+        records = read_bed(root / path, columns, what=key)
     except LdarnetError as err:
         raise WorkflowConfigError(f"config {key}: {err}") from None
+    for record in records if columns == 4 else []:
+        if record.fields[3].strip() not in SPLITS:
+            raise WorkflowConfigError(
+                f"config {key}: {path}:{record.line}: unknown split label "
+                f"{record.fields[3].strip()!r}; the 4th column must be one of {', '.join(SPLITS)}")
+    return {record.contig for record in records}
 
 
 # An annotation larger than this is not parsed by the dry run (a GENCODE GTF takes a

@@ -104,16 +104,17 @@ def untie(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], d
 
 def save_tensors(tensors: Mapping[str, torch.Tensor], path: str | Path,
                  metadata: Mapping[str, str] | None = None, tied: Mapping[str, str] | None = None,
-                 finite: bool = True) -> None:
+                 finite: bool = True, target: str | Path | None = None) -> None:
     """Write ``tensors`` to ``path`` (the caller makes it atomic) with digests in the header.
 
     ``finite=False`` skips the finiteness check (optimizer state may hold anything the
-    optimizer keeps); digests are always recorded.
+    optimizer keeps); digests are always recorded. ``target`` is the file the caller
+    will rename ``path`` to, named in messages.
     """
     path = Path(path)
     names = sorted(tensors)
     if finite:
-        check_finite(tensors, f"refusing to write {path.name}")
+        check_finite(tensors, f"refusing to write {target or path}")
     header: dict[str, object] = {}
     offset = 0
     for name in names:
@@ -200,10 +201,11 @@ def load_tensors(path: str | Path, finite: bool = True) -> tuple[dict[str, torch
 
 
 def save_module(model: torch.nn.Module, path: str | Path,
-                metadata: Mapping[str, str] | None = None) -> None:
+                metadata: Mapping[str, str] | None = None,
+                target: str | Path | None = None) -> None:
     """A module's state (tied tensors once) with :func:`save_tensors`."""
     kept, tied = untie(model.state_dict())
-    save_tensors(kept, path, metadata=metadata, tied=tied)
+    save_tensors(kept, path, metadata=metadata, tied=tied, target=target)
 
 
 def load_module(model: torch.nn.Module, path: str | Path) -> None:

@@ -40,7 +40,7 @@ def save_model_file(model: torch.nn.Module, path: str | Path) -> None:
     path = Path(path)
     tmp = temp_path(path)
     try:
-        save_module(_unwrap(model), tmp)
+        save_module(_unwrap(model), tmp, target=path)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
