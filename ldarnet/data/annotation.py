@@ -45,7 +45,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ldarnet.data.csv_table import open_table
+from ldarnet.data.csv_table import open_table, read_csv_rows
 from ldarnet.errors import InputError, MissingInputError, note
 
 EXON_COLUMNS = ("Chromosome", "Start", "End", "Strand", "transcript_id", "gene_name")
@@ -285,42 +285,31 @@ def _integer(text: str) -> int | None:
 
 
 def _read_exon_csv(path: Path) -> Annotation:
-    def read() -> list[Exon]:
-        exons = []
-        with open_table(path) as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in EXON_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise AnnotationError(f"{path}:1: missing column(s) {missing}; an exon table "
-                                      f"has {', '.join(EXON_COLUMNS)} (or use a .gtf file)")
-            for row in reader:
-                where = f"{path}:{reader.line_num}"
-                values = [_integer(row.get(k) or "0") for k in
-                          ("Start", "End", "left_overhang", "right_overhang")]
-                if None in values or not row["Start"] or not row["End"]:
-                    raise AnnotationError(f"{where}: Start/End (and overhangs) must be "
-                                          f"integers, got {row['Start']!r}/{row['End']!r}")
-                start_1, end, left, right = values
-                # mmsplice-style tables extend exons into the introns by an overhang, and
-                # their Start is one past the 0-based start: checked on the shipped slice,
-                # this convention makes 99 % of the 464 junction sites GT (donor) or AG
-                # (acceptor); without the -1 the acceptors of + strand genes are random.
-                start, end = start_1 + left - 1, end - right
-                strand = row["Strand"]
-                if strand not in STRANDS:
-                    raise AnnotationError(f"{where}: strand must be '+' or '-', got "
-                                          f"{row['Strand']!r}")
-                if not 0 <= start < end:
-                    raise AnnotationError(f"{where}: empty or negative exon interval "
-                                          f"{start}-{end} (0-based, after overhangs)")
-                if not row["transcript_id"] or not row["Chromosome"]:
-                    raise AnnotationError(f"{where}: Chromosome and transcript_id must not be "
-                                          "empty")
-                exons.append(Exon(row["Chromosome"], start, end, strand,
-                                  row["transcript_id"], row["gene_name"] or ""))
-        return exons
-
-    return Annotation(path, _decode_guard(path, read), None)
+    exons = []
+    for line, row in read_csv_rows(path, EXON_COLUMNS, AnnotationError, what="exon table"):
+        where = f"{path}:{line}"
+        values = [_integer(row.get(k) or "0") for k in
+                  ("Start", "End", "left_overhang", "right_overhang")]
+        if None in values or not row["Start"] or not row["End"]:
+            raise AnnotationError(f"{where}: Start/End (and overhangs) must be integers, got "
+                                  f"{row['Start']!r}/{row['End']!r}")
+        start_1, end, left, right = values
+        # mmsplice-style tables extend exons into the introns by an overhang, and their
+        # Start is one past the 0-based start: checked on the shipped slice, this
+        # convention makes 99 % of the 464 junction sites GT (donor) or AG (acceptor);
+        # without the -1 the acceptors of + strand genes are random.
+        start, end = start_1 + left - 1, end - right
+        strand = row["Strand"]
+        if strand not in STRANDS:
+            raise AnnotationError(f"{where}: strand must be '+' or '-', got {strand!r}")
+        if not 0 <= start < end:
+            raise AnnotationError(f"{where}: empty or negative exon interval {start}-{end} "
+                                  "(0-based, after overhangs)")
+        if not row["transcript_id"] or not row["Chromosome"]:
+            raise AnnotationError(f"{where}: Chromosome and transcript_id must not be empty")
+        exons.append(Exon(row["Chromosome"], start, end, strand, row["transcript_id"],
+                          row["gene_name"] or ""))
+    return Annotation(path, exons, None)
 
 
 def _attributes(text: str, where: str) -> dict[str, str]:
