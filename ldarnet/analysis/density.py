@@ -9,6 +9,7 @@ a test.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +39,15 @@ def read_labelled_sequences(path: str | Path) -> list[tuple[str, str, str]]:
     ``ldarnet prepare-task``), whose task name and class names come from the ``task.json``
     beside it. Both are read with the one table reader.
     """
-    from ldarnet.evaluation.task_data import iter_sequence_label_rows, read_manifest
+    from ldarnet.evaluation.task_data import iter_sequence_label_rows
 
     path = Path(path)
     if not path.is_file():
         raise MissingInputError(f"sequence table {path} does not exist")
     rows = []
-    if {"sequence", "label"} <= set(read_header(path)) and (path.parent / "task.json").is_file():
-        info = read_manifest(path.parent)
-        task, classes = str(info["task"]), [str(c) for c in info["classes"]]
+    manifest = path.parent / "task.json"
+    if {"sequence", "label"} <= set(read_header(path)) and manifest.is_file():
+        task, classes = _task_classes(manifest)
         for line, sequence, label in iter_sequence_label_rows(path):
             index = label.strip()
             if not index.isdigit() or int(index) >= len(classes):
@@ -64,6 +65,19 @@ def read_labelled_sequences(path: str | Path) -> list[tuple[str, str, str]]:
     if not rows:
         raise DensityError(f"{path}: no sequences")
     return rows
+
+
+def _task_classes(manifest: Path) -> tuple[str, list[str]]:
+    """Task name and class names of a prepared task's ``task.json``."""
+    try:
+        info = json.loads(manifest.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DensityError(f"{manifest}: not valid JSON ({err}); rebuild the task") from None
+    if (not isinstance(info, dict) or not isinstance(info.get("task"), str)
+            or not isinstance(info.get("classes"), list)):
+        raise DensityError(f"{manifest}: needs 'task' (text) and 'classes' (a list); rebuild "
+                           "the task")
+    return info["task"], [str(c) for c in info["classes"]]
 
 
 def boundary_density(model_path: str | Path, tables: list[str | Path], out_tsv: str | Path,
