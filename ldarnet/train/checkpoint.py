@@ -31,6 +31,18 @@ from ldarnet.model.weights import WeightsError, load_module, load_tensors, save_
 CheckpointError = WeightsError
 
 
+def _shareable(path: Path) -> None:
+    """Give a weights file the mode a plain ``open`` would have (0666 - umask).
+
+    safetensors creates its files readable by the owner only (0600); weights in a shared
+    project directory must be readable by the project's group like every other output.
+    (ldarnet.model.weights writes with a plain ``open``; this keeps the guarantee explicit.)
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def save_model_file(model: torch.nn.Module, path: str | Path) -> None:
     """Model weights to safetensors atomically (tied parameters stored once).
 
@@ -41,6 +53,7 @@ def save_model_file(model: torch.nn.Module, path: str | Path) -> None:
     tmp = temp_path(path)
     try:
         save_module(_unwrap(model), tmp, target=path)
+        _shareable(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -97,6 +110,8 @@ def save_state(run_dir: str | Path, step: int, model: torch.nn.Module,
     save_module(_unwrap(model), tmp / "model.safetensors")
     save_tensors(_optimizer_tensors(model, optimizer), tmp / "optimizer.safetensors",
                  finite=False)
+    for written in ("model.safetensors", "optimizer.safetensors"):
+        _shareable(tmp / written)
     (tmp / "meta.json").write_text(json.dumps({**meta, "step": step}, indent=2) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -124,6 +139,16 @@ def latest_state(run_dir: str | Path) -> Path | None:
     return target
 
 
+def read_state_meta(state_dir: Path) -> dict[str, Any]:
+    """The meta.json of a saved state (its run identity, step, FLOPs)."""
+    meta_path = state_dir / "meta.json"
+    try:
+        return json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"checkpoint {meta_path} is unreadable ({err}); delete "
+                              f"{state_dir.parent} to start over") from None
+
+
 def load_state(state_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                expected: dict[str, Any]) -> dict[str, Any]:
     """Restore model and optimizer from ``state_dir``; return its meta (``step``, ...).
@@ -133,12 +158,7 @@ def load_state(state_dir: Path, model: torch.nn.Module, optimizer: torch.optim.O
     ``expected`` holds the identity of this run (model config, training config, seed,
     data); any difference is listed in the error instead of silently mixing two runs.
     """
-    meta_path = state_dir / "meta.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"checkpoint {meta_path} is unreadable ({err}); delete "
-                              f"{state_dir.parent} to start over") from None
+    meta = read_state_meta(state_dir)
     different = sorted(k for k, v in expected.items() if meta.get(k) != v)
     if different:
         raise CheckpointError(
