@@ -328,14 +328,8 @@ def _check_locus_gene(config: dict[str, Any], root: Path, segmented: set[str]) -
         return
     local = boundaries["exons"]
     key = "boundaries.exons"
-    if not local:  # the download, once it exists (a rerun can check it)
-        from urllib.parse import urlparse
-
-        name = Path(urlparse(boundaries["annotation_url"] or "").path).name
-        local, key = (f"results/annotation/{name}", "boundaries.annotation_url") if name else (
-            None, key)
-        if local is None or not (root / local).is_file():
-            return
+    if not local:  # a download: checked by the steps that read it
+        return
     path = root / local
     if not path.is_file() or path.stat().st_size > _EARLY_ANNOTATION_BYTES:
         return
