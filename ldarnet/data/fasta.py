@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ldarnet.errors import InputError, MissingInputError, note
 
@@ -344,7 +344,7 @@ class Fasta:
     """
 
     def __init__(self, path: Path, lengths: dict[str, int], records: dict[str, str] | None,
-                 indexed=None) -> None:
+                 indexed: Any = None) -> None:
         self.path = path
         self.lengths = lengths
         self._records = records
