@@ -188,3 +188,26 @@ def test_stream_parser_is_independent_of_block_boundaries(tmp_path, block) -> No
     assert records == {"first": b"ACGTNacg", "second": b"TTTT", "third": b"GGCCA"}
     assert lines == {"first": 1, "second": 5, "third": 7}
     assert stream.carriage_returns == 6 and stream.md5 == hashlib.md5(text.encode()).hexdigest()
+
+
+def test_open_fasta_is_indexed_or_in_memory_with_one_threshold(tmp_path, monkeypatch) -> None:
+    """Without a .fai a FASTA is read whole up to IN_MEMORY_BYTES, else refused with the fix;
+    with its .fai it is read through the index; both give the same sequence."""
+    from ldarnet.data import fasta as fasta_module
+    from ldarnet.data.fasta import FastaError, open_fasta
+
+    src = tmp_path / "small.fa"
+    src.write_text(">a\nACGTACGTAC\nGT\n>b\nacgtnn\n")
+    in_memory = open_fasta(src)
+    assert not in_memory.is_indexed and in_memory.lengths == {"a": 12, "b": 6}
+    monkeypatch.setattr(fasta_module, "IN_MEMORY_BYTES", 10)
+    with pytest.raises(FastaError, match=r"has no \.fai index and is too large .* prepare-genome"):
+        open_fasta(src)
+    prepared = tmp_path / "prepared.fa"
+    prepare_genome(src, prepared)
+    indexed = open_fasta(prepared)  # larger than the limit, but indexed
+    assert indexed.is_indexed and indexed.lengths == in_memory.lengths
+    for name, length in indexed.lengths.items():
+        assert indexed.fetch(name, 0, length) == in_memory.fetch(name, 0, length)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared.fa", "prepared.fa.fai",
+                                                          "small.fa"]  # no index written
