@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
+from ldarnet import __version__
 from ldarnet.cli_ablation import add_ablation_commands
 from ldarnet.cli_eval import add_eval_commands
 from ldarnet.cli_interop import add_interop_commands
 from ldarnet.cli_sources import add_sources_commands
+from ldarnet.errors import InputError, LdarnetError
 
 
-class UserError(Exception):
-    """An error caused by the command's input; printed without a traceback."""
+class UserError(InputError):
+    """Flags that cannot be used together (or other command-line input); one line, exit 2."""
 
 
 def _cmd_model_info(args: argparse.Namespace) -> int:
@@ -156,7 +160,7 @@ def _cmd_prepare_genome(args: argparse.Namespace) -> int:
 
 def _split_intervals(args: argparse.Namespace) -> dict:
     """The split intervals chosen by ``tile``'s flags (two mutually exclusive methods)."""
-    from ldarnet.data.genome import open_genome
+    from ldarnet.data.fasta import open_genome
     from ldarnet.data.splits import SplitError, bed_split, chromosome_split
 
     chromosome_flags = [f for f, v in (("--valid-contigs", args.valid_contigs),
@@ -170,7 +174,7 @@ def _split_intervals(args: argparse.Namespace) -> dict:
                             "chromosomes; the BED file defines the splits")
     elif args.split_bed is not None:
         raise UserError("--split-bed needs --split-method bed")
-    lengths = {record.name: len(record) for record in open_genome(args.fasta)}
+    lengths = open_genome(args.fasta).lengths
     if args.split_method == "bed":
         return bed_split(args.split_bed, lengths)
     try:
@@ -405,45 +409,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def user_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that mean bad input, reported in one line (not a traceback).
-
-    Imported only when an exception is being handled: the modules that define them pull
-    in torch, scipy and matplotlib, and a table or selection job should not pay ~2 s of
-    imports for an error path it never takes.
-    """
-    from ldarnet.ablation.budget import BudgetError
-    from ldarnet.analysis.density import DensityError
-    from ldarnet.analysis.junctions import AnnotationError
-    from ldarnet.analysis.motifs import MotifError
-    from ldarnet.analysis.profiles import ProfileError
-    from ldarnet.analysis.segment import SegmentError
-    from ldarnet.analysis.splice_midpoint import MidpointError
-    from ldarnet.analysis.stats import StatsError
-    from ldarnet.analysis.tracks import TrackError
-    from ldarnet.data.download import DownloadError
-    from ldarnet.data.fasta import FastaError
-    from ldarnet.data.genome import GenomeError
-    from ldarnet.data.shards import ShardError
-    from ldarnet.data.splits import SplitError
-    from ldarnet.data.tiling import TilingError
-    from ldarnet.evaluation.errors import EvaluationError
-    from ldarnet.evaluation.registry import RegistryError
-    from ldarnet.evaluation.source_config import SourceConfigError
-    from ldarnet.evaluation.task_data import TaskDataError
-    from ldarnet.interop.errors import InteropError
-    from ldarnet.model.config import ConfigError
-    from ldarnet.report.eval_tables import TableError
-    from ldarnet.train.checkpoint import CheckpointError
-    from ldarnet.train.train_config import TrainConfigError
-
-    return (ConfigError, UserError, FileNotFoundError, DownloadError, FastaError, GenomeError,
-            SplitError, TilingError, ShardError, TrainConfigError, CheckpointError,
-            SegmentError, AnnotationError, TrackError, MotifError, ProfileError, StatsError,
-            DensityError, RegistryError, TaskDataError, SourceConfigError, EvaluationError,
-            TableError, BudgetError, MidpointError, InteropError)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ldarnet`` console script."""
     args = build_parser().parse_args(argv)
@@ -458,11 +423,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         return func(args)
-    except Exception as err:
-        if not isinstance(err, user_errors()):
-            raise
-        print(f"ldarnet {args.command}: error: {err}", file=sys.stderr)
+    except LdarnetError as err:
+        print(f"ldarnet {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except Exception:  # not an input problem: a bug, shown in full so it can be fixed
+        traceback.print_exc()
+        print(f"\nldarnet {args.command}: internal error (ldarnet {__version__}): the above is "
+              "a bug in ldarnet, not a problem with your input. Please report it with the "
+              "command line and this traceback.", file=sys.stderr)
+        return 1
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line (a log line per error, whatever the message holds)."""
+    return re.sub(r"\s*\n\s*", " ", str(err)).strip()
 
 
 if __name__ == "__main__":

@@ -8,14 +8,16 @@ before any job runs, with one message naming the config key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ldarnet.errors import InputError
 from ldarnet.model.config import ConfigError, load_model_config
 from ldarnet.train.train_config import TrainConfigError, load_train_config
 
 
-class WorkflowConfigError(ValueError):
+class WorkflowConfigError(InputError):
     """A workflow config that is well-typed but cannot describe a run."""
 
 
@@ -50,9 +52,21 @@ def _known(names: list[str], allowed: list[str], key: str, what: str) -> None:
         )
 
 
-def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
-    """Semantic checks of a schema-valid workflow config; raises WorkflowConfigError."""
-    root = Path(root)
+def check_config(config: dict[str, Any], root: str | Path = ".",
+                 config_files: Sequence[str | Path] = ()) -> None:
+    """Semantic checks of a schema-valid workflow config; raises WorkflowConfigError.
+
+    ``config_files`` (Snakemake's ``workflow.configfiles``) are named in every message.
+    """
+    try:
+        _check_config(config, Path(root))
+    except WorkflowConfigError as err:
+        if not config_files:
+            raise
+        raise WorkflowConfigError(f"{_files(config_files)}: {err}") from None
+
+
+def _check_config(config: dict[str, Any], root: Path) -> None:
     genome = config["genome"]
     _local_or_download(genome, "genome", "fasta", "url", "md5_url", "a local FASTA", root)
     split = genome["split"]
@@ -133,6 +147,7 @@ def check_config(config: dict[str, Any], root: str | Path = ".") -> None:
         )
     _check_evaluation(config, root)
     _check_ablation(config, root)
+    _check_inputs(config, root)
 
 
 def _check_checkpoint_entry(name: str, entry: dict[str, Any]) -> None:
@@ -249,6 +264,164 @@ def _check_ablation(config: dict[str, Any], root: Path) -> None:
         raise WorkflowConfigError(
             f"config ablation.tasks: {missing or '[]'} must be a non-empty subset of `tasks`"
         )
+
+
+# ------------------------------------------------------------------ schema, early inputs
+def _files(config_files: Sequence[str | Path]) -> str:
+    return ", ".join(str(f) for f in config_files) or "the workflow config"
+
+
+def check_schema(config: dict[str, Any], schema_path: str | Path,
+                 config_files: Sequence[str | Path] = ()) -> None:
+    """Validate ``config`` against the JSON schema; one short message naming file and key.
+
+    Snakemake's own ``validate`` reports a failure with the whole sub-schema of the
+    failing section (hundreds of lines for ``boundaries``) and without the config file;
+    this runs first and says ``<file>: key <a.b.c>: <problem>`` instead.
+    """
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator_class = jsonschema.validators.validator_for(schema)
+    error = jsonschema.exceptions.best_match(validator_class(schema).iter_errors(config))
+    if error is None:
+        return
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    if error.validator == "enum":
+        options = list(error.validator_value)
+        shown = ", ".join(map(str, options[:8])) + (f", ... ({len(options)} in all)"
+                                                     if len(options) > 8 else "")
+        problem = f"{error.instance!r} is not allowed; choose one of {shown}"
+    else:
+        problem = error.message if len(error.message) <= 300 else error.message[:300] + "..."
+    description = (error.schema or {}).get("description") if isinstance(error.schema,
+                                                                         dict) else None
+    raise WorkflowConfigError(
+        f"{_files(config_files)}: key {key}: {problem}"
+        + (f" ({' '.join(str(description).split())})" if description else "")
+        + "; every key is documented in config/README.md")
+
+
+def _check_inputs(config: dict[str, Any], root: Path) -> None:
+    """What the dry run can know about the inputs themselves, before any job runs.
+
+    Local files are opened with the same readers the jobs use (a BED that does not
+    parse, an annotation without the locus gene, a task source file that is missing),
+    so that a mistake fails now and not after hours of pretraining.
+    """
+    genome, boundaries = config["genome"], config["boundaries"]
+    contigs = set(genome["contigs"] or [])
+    bed_contigs = _bed_contigs(genome["split"].get("bed"), "genome.split.bed", root, 4,
+                               genome["split"]["method"] == "bed")
+    if contigs and bed_contigs - contigs:
+        raise WorkflowConfigError(
+            f"config genome.split.bed: contigs {sorted(bed_contigs - contigs)} are not among "
+            f"genome.contigs {sorted(contigs)}")
+    regions = _bed_contigs(boundaries["regions"], "boundaries.regions", root, 3, True)
+    if contigs and regions - contigs:
+        raise WorkflowConfigError(
+            f"config boundaries.regions: contigs {sorted(regions - contigs)} are not among "
+            f"genome.contigs {sorted(contigs)} (only those are prepared)")
+    if contigs and boundaries["contigs"]:
+        stray = sorted(set(boundaries["contigs"]) - contigs)
+        if stray:
+            raise WorkflowConfigError(f"config boundaries.contigs: {stray} are not among "
+                                      f"genome.contigs {sorted(contigs)}")
+    _check_locus_gene(config, root, regions or contigs)
+    _check_task_sources(config, root)
+    subsample = config["evaluation"]["subsample"]
+    if subsample and subsample.get("train") is not None and subsample["train"] < config["folds"]:
+        raise WorkflowConfigError(
+            f"config evaluation.subsample.train: {subsample['train']} rows cannot be split into "
+            f"folds={config['folds']} cross-validation folds; use at least {config['folds']}")
+
+
+def _bed_contigs(path: str | None, key: str, root: Path, columns: int, used: bool) -> set[str]:
+    """Contigs of a configured BED file, read (and so checked) by the one BED reader.
+
+    A split BED (4 columns) also has its labels checked, as ``ldarnet tile`` will.
+    """
+    from ldarnet.data.bed import read_bed
+    from ldarnet.data.splits import SPLITS
+    from ldarnet.errors import LdarnetError
+
+    if not path or not used:
+        return set()
+    _exists(path, key, root)
+    try:
+        records = read_bed(root / path, columns, what=key)
+    except LdarnetError as err:
+        raise WorkflowConfigError(f"config {key}: {err}") from None
+    for record in records if columns == 4 else []:
+        if record.fields[3].strip() not in SPLITS:
+            raise WorkflowConfigError(
+                f"config {key}: {path}:{record.line}: unknown split label "
+                f"{record.fields[3].strip()!r}; the 4th column must be one of {', '.join(SPLITS)}")
+    return {record.contig for record in records}
+
+
+# An annotation larger than this is not parsed by the dry run (a GENCODE GTF takes a
+# minute); the locus figure's own step checks the gene then.
+_EARLY_ANNOTATION_BYTES = 64 << 20
+
+
+def _check_locus_gene(config: dict[str, Any], root: Path, segmented: set[str]) -> None:
+    """``boundaries.locus_gene`` is a gene of the annotation, on a segmented contig."""
+    from ldarnet.data.annotation import read_annotation
+    from ldarnet.errors import LdarnetError
+
+    boundaries = config["boundaries"]
+    if not boundaries["models"]:
+        return
+    local = boundaries["exons"]
+    key = "boundaries.exons"
+    if not local:  # a download: checked by the steps that read it
+        return
+    path = root / local
+    if not path.is_file() or path.stat().st_size > _EARLY_ANNOTATION_BYTES:
+        return
+    try:
+        annotation = read_annotation(path)
+        annotation.require_exons()
+    except LdarnetError as err:
+        raise WorkflowConfigError(f"config {key}: {err}") from None
+    gene = boundaries["locus_gene"]
+    if gene not in annotation.genes():
+        raise WorkflowConfigError(
+            f"config boundaries.locus_gene: gene {gene!r} is not in the annotation {local} "
+            f"({annotation.gene_hint()}); name a gene of the annotated (and segmented) region")
+    contig = annotation.gene_tss(gene)[0]
+    if segmented and contig not in segmented:
+        raise WorkflowConfigError(
+            f"config boundaries.locus_gene: {gene} lies on {contig}, which is not segmented "
+            f"(boundaries.regions / genome.contigs: {sorted(segmented)})")
+
+
+def _check_task_sources(config: dict[str, Any], root: Path) -> None:
+    """Every local file a configured task's source names exists (remote suites aside)."""
+    from ldarnet.evaluation.source_config import (
+        SourceConfigError,
+        is_remote,
+        load_sources,
+        source_inputs,
+    )
+
+    sources_file = config["evaluation"]["sources"]
+    if not sources_file:
+        return
+    try:
+        sources = load_sources(root / sources_file)
+    except SourceConfigError as err:
+        raise WorkflowConfigError(f"config evaluation.sources: {err}") from None
+    for task in config["tasks"]:
+        if is_remote(task, sources):
+            continue
+        for file in source_inputs(sources[task]):
+            if not (root / file).exists():
+                raise WorkflowConfigError(
+                    f"config evaluation.sources: {sources_file}: task {task} names {file}, "
+                    "which does not exist (paths are relative to the workflow directory)")
 
 
 def table_of(task: str, registry: str | Path = "config/tasks.tsv") -> str:

@@ -13,6 +13,7 @@ from conftest import MODELS, ROOT
 from ldarnet.analysis.tracks import TrackError, read_bedgraph, read_boundaries
 from ldarnet.cli import main
 from ldarnet.data.atomic import write_json
+from ldarnet.data.bed import BedError
 from ldarnet.data.genome import prepare_genome
 from ldarnet.model.config import load_model_config
 from ldarnet.model.ldarnet import LDARNet
@@ -61,7 +62,7 @@ def test_tracks_read_back_the_segmentation(workdir) -> None:
     assert ((p[inside] > 0.5) == b[inside]).mean() > 0.99  # hard = p > 0.5 (4-decimal text)
     bad = work / "bad.bedGraph"
     bad.write_text("chr2\t10\t5\t0.5\n")
-    with pytest.raises(TrackError, match=r"bad\.bedGraph:1"):
+    with pytest.raises((TrackError, BedError), match=r"bad\.bedGraph:1"):
         read_bedgraph(bad, "chr2", 100)
 
 
@@ -193,8 +194,8 @@ def test_start_codon_alignment_command(workdir, tmp_path) -> None:
     # the demo's exon table has no start codons: asking for GTF ones is one clear error
     assert main([*args, "--source", "gtf"]) == 2
     # a GTF with exon and start_codon lines (1-based) gives the same anchors, labelled annotated
-    from ldarnet.analysis.junctions import read_exon_table
     from ldarnet.analysis.start_codons import infer_start_codons
+    from ldarnet.data.annotation import read_exon_table
     from ldarnet.data.fasta import read_fasta
 
     exons = read_exon_table(workdir["exons"])

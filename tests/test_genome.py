@@ -14,8 +14,8 @@ import pytest
 
 from conftest import ROOT
 from ldarnet.cli import main
-from ldarnet.data.fasta import HEADER, FastaStream, read_fasta
-from ldarnet.data.genome import GenomeError, fetch_tokens, open_genome, prepare_genome
+from ldarnet.data.fasta import HEADER, FastaError, FastaStream, open_genome, read_fasta
+from ldarnet.data.genome import GenomeError, fetch_tokens, prepare_genome
 from ldarnet.data.tokenizer import encode
 
 SLICE = ROOT / "resources/demo/hg38/chr2_1-2333275.fa.gz"
@@ -46,7 +46,7 @@ def test_prepare_shipped_bgzip_slice(tmp_path, slice_seq) -> None:
     pyfaidx.Faidx(str(copy)).close()
     assert Path(f"{out}.fai").read_text() == Path(f"{copy}.fai").read_text()
     fasta = open_genome(out)
-    assert fasta["chr2"][1_000_000:1_000_200] == slice_seq[1_000_000:1_000_200]
+    assert fasta.fetch("chr2", 1_000_000, 1_000_200) == slice_seq[1_000_000:1_000_200]
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
@@ -71,13 +71,13 @@ def test_fetch_tokens_uppercases_and_maps_other_letters_to_n(tmp_path, slice_seq
     assert np.array_equal(tokens, encode(slice_seq[start : start + 5000].upper()))
     assert tokens[0] < 4  # a soft-masked base is a nucleotide, not N
     assert set(fetch_tokens(fasta, "chr2", 0, 10_000).tolist()) == {4}
-    with pytest.raises(GenomeError, match="outside the contig"):
+    with pytest.raises(FastaError, match="outside the contig"):
         fetch_tokens(fasta, "chr2", 0, SLICE_LENGTH + 1)
-    with pytest.raises(GenomeError, match="'chrZ' is not in"):
+    with pytest.raises(FastaError, match="'chrZ' is not in"):
         fetch_tokens(fasta, "chrZ", 0, 1)
 
     small = tmp_path / "iupac.fa"
-    small.write_text(">r\nACGTRYKMacgtn-\n")
+    small.write_text(">r\nACGTRYKMacgtnv\n")
     prepare_genome(small, tmp_path / "iupac_out.fa")
     ids = fetch_tokens(open_genome(tmp_path / "iupac_out.fa"), "r", 0, 14)
     assert ids.tolist() == [0, 1, 2, 3, 4, 4, 4, 4, 0, 1, 2, 3, 4, 4]
@@ -95,7 +95,7 @@ def test_crlf_is_normalised(tmp_path) -> None:
     assert summary["crlf_normalised"] is True and summary["carriage_returns"] == 5
     assert summary_lf["crlf_normalised"] is False
     assert summary["lengths"] == {"a": 14, "b": 10}
-    assert open_genome(tmp_path / "crlf_out.fa")["b"][:] == "acgtnnACGT"
+    assert open_genome(tmp_path / "crlf_out.fa").fetch("b", 0, 10) == "acgtnnACGT"
 
 
 def test_contigs_are_selected_in_the_given_order(tmp_path) -> None:
@@ -108,7 +108,8 @@ def test_contigs_are_selected_in_the_given_order(tmp_path) -> None:
     assert [line.split("\t")[0] for line in Path(f"{out}.fai").read_text().splitlines()] == [
         "chrM", "chr1"]
     fasta = open_genome(out)
-    assert fasta["chrM"][:] == records["chrM"] and fasta["chr1"][:] == records["chr1"]
+    assert fasta.fetch("chrM", 0, 35) == records["chrM"]
+    assert fasta.fetch("chr1", 0, 160) == records["chr1"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["multi.fa", "sel.fa", "sel.fa.fai"]
 
 
@@ -146,10 +147,10 @@ def test_open_genome_refuses_missing_or_stale_index(tmp_path) -> None:
     prepare_genome(src, out)
     with open(out, "a") as fh:
         fh.write(">b\nGG\n")  # the FASTA changed after indexing
-    with pytest.raises(GenomeError, match="does not match"):
+    with pytest.raises(FastaError, match="does not match"):
         open_genome(out)
     Path(f"{out}.fai").unlink()
-    with pytest.raises(GenomeError, match=r"no index prepared\.fa\.fai"):
+    with pytest.raises(FastaError, match=r"no index prepared\.fa\.fai"):
         open_genome(out)
     with pytest.raises(GenomeError, match="must be an uncompressed FASTA"):
         prepare_genome(src, tmp_path / "y.fa.gz")
@@ -187,3 +188,26 @@ def test_stream_parser_is_independent_of_block_boundaries(tmp_path, block) -> No
     assert records == {"first": b"ACGTNacg", "second": b"TTTT", "third": b"GGCCA"}
     assert lines == {"first": 1, "second": 5, "third": 7}
     assert stream.carriage_returns == 6 and stream.md5 == hashlib.md5(text.encode()).hexdigest()
+
+
+def test_open_fasta_is_indexed_or_in_memory_with_one_threshold(tmp_path, monkeypatch) -> None:
+    """Without a .fai a FASTA is read whole up to IN_MEMORY_BYTES, else refused with the fix;
+    with its .fai it is read through the index; both give the same sequence."""
+    from ldarnet.data import fasta as fasta_module
+    from ldarnet.data.fasta import FastaError, open_fasta
+
+    src = tmp_path / "small.fa"
+    src.write_text(">a\nACGTACGTAC\nGT\n>b\nacgtnn\n")
+    in_memory = open_fasta(src)
+    assert not in_memory.is_indexed and in_memory.lengths == {"a": 12, "b": 6}
+    monkeypatch.setattr(fasta_module, "IN_MEMORY_BYTES", 10)
+    with pytest.raises(FastaError, match=r"has no \.fai index and is too large .* prepare-genome"):
+        open_fasta(src)
+    prepared = tmp_path / "prepared.fa"
+    prepare_genome(src, prepared)
+    indexed = open_fasta(prepared)  # larger than the limit, but indexed
+    assert indexed.is_indexed and indexed.lengths == in_memory.lengths
+    for name, length in indexed.lengths.items():
+        assert indexed.fetch(name, 0, length) == in_memory.fetch(name, 0, length)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prepared.fa", "prepared.fa.fai",
+                                                          "small.fa"]  # no index written

@@ -105,22 +105,22 @@ def test_empty_fasta_is_one_clear_error(model_dir, tmp_path, capsys) -> None:
 def test_non_dna_characters_refused(model_dir, tmp_path, capsys) -> None:
     protein = tmp_path / "protein.fa"
     protein.write_text(">ok\nACGT\n>p53_fragment\nMEEPQSDPSV\n")
-    with pytest.raises(InteropError, match=r"'p53_fragment'.*'E' at base 2.*not a DNA letter"):
+    with pytest.raises(FastaError, match=r"protein\.fa:4: unexpected character b'E'.*protein"):
         read_dna_records(protein)
     gapped = tmp_path / "aln.fa"
     gapped.write_text(">a\nAC--GT\n")
     assert main(["embed", str(model_dir), str(gapped), str(tmp_path / "g.npy")]) == 2
-    assert "'-' at base 3" in capsys.readouterr().err
+    assert "aln.fa:2: unexpected character b'-'" in capsys.readouterr().err
 
 
 def test_duplicate_and_empty_records_refused(tmp_path) -> None:
     dup = tmp_path / "dup.fa"
     dup.write_text(">a\nACGT\n>b\nGG\n>a\nTT\n")
-    with pytest.raises(InteropError, match="'a' repeats the record of line 1"):
+    with pytest.raises(FastaError, match=r"dup\.fa:5: duplicate record name 'a' \(first at line 1"):
         read_dna_records(dup)
     blank = tmp_path / "blank.fa"
     blank.write_text(">a\n>b\nACGT\n")
-    with pytest.raises(InteropError, match="'a' has no sequence"):
+    with pytest.raises(FastaError, match=r"blank\.fa:1: record 'a' has no sequence"):
         read_dna_records(blank)
 
 

@@ -7,14 +7,8 @@ from collections import Counter
 import pytest
 
 from conftest import ROOT
-from ldarnet.analysis.junctions import (
-    AnnotationError,
-    Exon,
-    decoy_anchors,
-    junction_anchors,
-    read_exon_table,
-    site_dinucleotide,
-)
+from ldarnet.analysis.junctions import decoy_anchors, site_dinucleotide
+from ldarnet.data.annotation import AnnotationError, Exon, junction_anchors, read_exon_table
 from ldarnet.data.fasta import read_fasta
 
 EXONS = ROOT / "resources/demo/gencode/exons_chr2_1-2333275.csv"

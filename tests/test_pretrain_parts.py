@@ -74,7 +74,7 @@ def test_train_config_errors() -> None:
         cfg.accumulation(world_size=3)
     with pytest.raises(TrainConfigError, match="unknown key"):
         train_config_from_dict({"stepz": 10})
-    with pytest.raises(TrainConfigError, match="write floats with a dot"):
+    with pytest.raises(TrainConfigError, match="exponent without a dot as text"):
         train_config_from_dict({"steps": 10, "lr": "1e-5"})
     with pytest.raises(TrainConfigError, match="exactly one of 'steps' and 'tokens'"):
         train_config_from_dict({"steps": 10, "tokens": 1.0e6})
@@ -157,7 +157,7 @@ def test_checkpoint_of_another_run_or_truncated_is_refused(tmp_path: Path) -> No
     with pytest.raises(CheckpointError, match="seed differ"):
         load_state(state, model, opt, {"seed": 2, "model_config": "tiny"})
     other, other_opt = _model_and_optimizer(name="ldarnet-2m.yaml")
-    with pytest.raises(CheckpointError, match=r"does not fit|another architecture"):
+    with pytest.raises(CheckpointError, match=r"do(es)? not fit|another architecture"):
         load_state(state, other, other_opt, {"seed": 1, "model_config": "tiny"})
     weights = state / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])

@@ -20,7 +20,8 @@ from ldarnet.analysis.segment import (
     segment_tokens,
 )
 from ldarnet.cli import main
-from ldarnet.data.fasta import read_fasta
+from ldarnet.data.bed import BedError
+from ldarnet.data.fasta import FastaError, read_fasta
 from ldarnet.data.genome import prepare_genome
 from ldarnet.data.tokenizer import encode
 from ldarnet.model.config import load_model_config
@@ -242,11 +243,11 @@ def test_segment_regions_files_round_trip(model: LDARNet, chr2: str, tmp_path: P
 
 @pytest.mark.parametrize(("bed_text", "message"), [
     ("chrX\t0\t100\n", r"regions\.bed:1: contig 'chrX' is not in .*known contigs: seqA, seqB"),
-    ("seqA\t0\t100\nseqB\t800\t1000\n", r"regions\.bed:2: region seqB:800-1000 is outside"),
+    ("seqA\t0\t100\nseqB\t800\t1000\n", r"regions\.bed:2: interval seqB:800-1000 ends beyond"),
     ("seqA\t50\t50\n", r"regions\.bed:1: start 50 >= end 50"),
-    ("seqA\t0\n", r"regions\.bed:1: expected 'chrom start end \[name\]'"),
-    ("seqA\tzero\t10\n", r"regions\.bed:1: start and end must be integers"),
-    ("#only a comment\n", r"regions\.bed has no regions"),
+    ("seqA\t0\n", r"regions\.bed:1: expected 3 tab-separated columns 'chrom start end'"),
+    ("seqA\tzero\t10\n", r"regions\.bed:1: start and end must be non-negative integers"),
+    ("#only a comment\n", r"regions\.bed has no intervals"),
     ("seqA\t0\t100\nseqA\t50\t150\n", r"regions\.bed:2: .*overlaps line 1"),
 ])
 def test_bad_regions_are_one_clear_error(model: LDARNet, tmp_path: Path, bed_text: str,
@@ -256,7 +257,7 @@ def test_bad_regions_are_one_clear_error(model: LDARNet, tmp_path: Path, bed_tex
     bed.write_text(bed_text)
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(SegmentError, match=message):
+    with pytest.raises((SegmentError, BedError), match=message):
         segment_regions(model, fasta, bed, out / "p.bedGraph", out / "b.bed")
     assert list(out.iterdir()) == []
 
@@ -266,7 +267,7 @@ def test_empty_fasta_and_failures_leave_no_output(model: LDARNet, tmp_path: Path
     empty.write_text("")
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(SegmentError, match=r"empty\.fa is empty"):
+    with pytest.raises(FastaError, match=r"empty\.fa: no FASTA records found"):
         segment_regions(model, empty, None, out / "p.bedGraph", out / "b.bed")
     fasta = write_fasta(tmp_path / "small.fa", {"seqA": "ACGT" * 300})
     with pytest.raises(SegmentError, match="larger than 2"):

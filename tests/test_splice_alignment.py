@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from ldarnet.analysis.junctions import junction_anchors, read_exon_table
 from ldarnet.analysis.splice_alignment import splice_alignment
+from ldarnet.data.annotation import junction_anchors, read_exon_table
 from ldarnet.data.fasta import read_fasta
 
 

@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from ldarnet.analysis.junctions import AnnotationError, read_exon_table
 from ldarnet.analysis.start_codon_alignment import CONTROLS, SITES, start_codon_alignment
 from ldarnet.analysis.start_codons import (
     STOPS,
     codon_at,
     infer_start_codons,
     longest_orf,
-    read_gtf_start_codons,
     spliced_transcript,
 )
+from ldarnet.data.annotation import AnnotationError, read_exon_table, read_gtf_start_codons
 from ldarnet.data.fasta import read_fasta
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ldarnet.analysis.junctions import junction_anchors, read_exon_table
+from ldarnet.data.annotation import junction_anchors, read_exon_table
 from ldarnet.data.checksum import file_sha256
 from ldarnet.data.fasta import read_fasta
 from ldarnet.evaluation import derived
@@ -290,7 +290,7 @@ def test_failed_rebuild_keeps_the_previous_build(tmp_path: Path) -> None:
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     empty = tmp_path / "empty.csv"
     empty.write_text("sequence,label\n")
-    with pytest.raises(TaskDataError, match="the test split of the source is empty"):
+    with pytest.raises(TaskDataError, match=rf"{empty}: no rows .* test split of task toy"):
         build_task(spec, {"format": "csv", "train": str(good), "test": str(empty)},
                    tmp_path / "new")
     assert not (tmp_path / "new").exists()

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from ldarnet.errors import InputError
 from ldarnet.model.boundaries import make_selector
 from ldarnet.model.config import ModelConfig, load_model_config
 from ldarnet.model.flops import training_step_flops
@@ -34,7 +35,7 @@ from ldarnet.train.train_config import load_train_config
 MATCHES = ("flops", "steps")
 
 
-class BudgetError(ValueError):
+class BudgetError(InputError):
     """A reference run or arm that cannot be matched."""
 
 

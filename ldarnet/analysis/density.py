@@ -9,7 +9,6 @@ a test.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -18,8 +17,9 @@ import torch
 from scipy.stats import kruskal, mannwhitneyu
 
 from ldarnet.analysis.segment import segment_tokens
-from ldarnet.data.csv_table import read_csv_rows
+from ldarnet.data.csv_table import read_csv_rows, read_header
 from ldarnet.data.tokenizer import encode
+from ldarnet.errors import InputError, MissingInputError
 from ldarnet.model.pretrained import load_pretrained
 from ldarnet.report.figures import save_figure
 from ldarnet.report.tables import write_tsv
@@ -27,7 +27,7 @@ from ldarnet.report.tables import write_tsv
 REQUIRED = ("dataset", "label_name", "seq")
 
 
-class DensityError(ValueError):
+class DensityError(InputError):
     """A sequence table that cannot be read."""
 
 
@@ -37,21 +37,28 @@ def read_labelled_sequences(path: str | Path) -> list[tuple[str, str, str]]:
     Two layouts: a CSV with ``dataset, label_name, seq`` (the shipped Genomic Benchmarks
     slice tables), or a prepared downstream task split (``sequence, label`` as written by
     ``ldarnet prepare-task``), whose task name and class names come from the ``task.json``
-    beside it.
+    beside it. Both are read with the one table reader.
     """
+    from ldarnet.evaluation.task_data import iter_sequence_label_rows
+
     path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"sequence table {path} does not exist")
+    rows = []
     manifest = path.parent / "task.json"
-    if _header(path) >= {"sequence", "label"} and manifest.is_file():
-        info = json.loads(manifest.read_text())
-        task, classes = info["task"], [str(c) for c in info["classes"]]
-        rows = []
-        for row_no, row in read_csv_rows(path, ("sequence", "label"), DensityError):
-            if not row["sequence"]:
-                raise DensityError(f"{path}:{row_no}: empty sequence")
-            rows.append((task, classes[int(row["label"])], row["sequence"].upper()))
+    if {"sequence", "label"} <= set(read_header(path)) and manifest.is_file():
+        task, classes = _task_classes(manifest)
+        for line, sequence, label in iter_sequence_label_rows(path):
+            index = label.strip()
+            if not index.isdigit() or int(index) >= len(classes):
+                raise DensityError(f"{path}:{line}: label {label!r} is not a class index of "
+                                   f"task {task} (0..{len(classes) - 1})")
+            if not sequence:
+                raise DensityError(f"{path}:{line}: empty sequence")
+            rows.append((task, classes[int(index)], sequence.upper()))
     else:
-        rows = []
-        for row_no, row in read_csv_rows(path, REQUIRED, DensityError):
+        for row_no, row in read_csv_rows(path, REQUIRED, DensityError,
+                                         what="sequence table"):
             if not row["seq"]:
                 raise DensityError(f"{path}:{row_no}: empty sequence")
             rows.append((row["dataset"], row["label_name"], row["seq"].upper()))
@@ -60,12 +67,17 @@ def read_labelled_sequences(path: str | Path) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _header(path: Path) -> set[str]:
-    """The column names of a CSV (empty for a missing or empty file)."""
-    if not path.is_file():
-        return set()
-    with open(path, newline="") as fh:
-        return set(next(csv.reader(fh), []))
+def _task_classes(manifest: Path) -> tuple[str, list[str]]:
+    """Task name and class names of a prepared task's ``task.json``."""
+    try:
+        info = json.loads(manifest.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DensityError(f"{manifest}: not valid JSON ({err}); rebuild the task") from None
+    if (not isinstance(info, dict) or not isinstance(info.get("task"), str)
+            or not isinstance(info.get("classes"), list)):
+        raise DensityError(f"{manifest}: needs 'task' (text) and 'classes' (a list); rebuild "
+                           "the task")
+    return info["task"], [str(c) for c in info["classes"]]
 
 
 def boundary_density(model_path: str | Path, tables: list[str | Path], out_tsv: str | Path,

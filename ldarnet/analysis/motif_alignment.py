@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ldarnet.analysis.junctions import Exon, read_exon_table
 from ldarnet.analysis.motifs import (
     CONSENSUS_PATTERNS,
     PROMOTER_MOTIFS,
     Hit,
+    MotifError,
     jaspar_pwm,
     relative_threshold,
     scan_pattern,
@@ -33,8 +33,9 @@ from ldarnet.analysis.profiles import anchored_profile
 from ldarnet.analysis.segment import segment_tokens
 from ldarnet.analysis.shuffle import dinucleotide_shuffle, insert_motif
 from ldarnet.analysis.stats import enrichment_at_offsets
+from ldarnet.data.annotation import Tss, read_annotation
 from ldarnet.data.atomic import write_json
-from ldarnet.data.genome import open_genome
+from ldarnet.data.fasta import open_genome
 from ldarnet.data.tokenizer import encode
 from ldarnet.model.pretrained import load_pretrained
 from ldarnet.report.boundary_figures import Curve, plot_profiles
@@ -51,17 +52,11 @@ class Promoter:
     end: int
 
 
-def promoters(exons: list[Exon], lengths: dict[str, int], upstream: int = 300,
+def promoters(starts: list[Tss], lengths: dict[str, int], upstream: int = 300,
               downstream: int = 100) -> list[Promoter]:
     """Unique TSS windows (transcript orientation −upstream … +downstream), inside contigs."""
-    first: dict[str, tuple[str, int, str]] = {}
-    for e in exons:
-        tss = e.start if e.strand == "+" else e.end - 1
-        known = first.get(e.transcript)
-        if known is None or (tss < known[1] if e.strand == "+" else tss > known[1]):
-            first[e.transcript] = (e.contig, tss, e.strand)
     out = set()
-    for contig, tss, strand in first.values():
+    for contig, tss, strand in {(t.contig, t.position, t.strand) for t in starts}:
         lo, hi = ((tss - upstream, tss + downstream + 1) if strand == "+"
                   else (tss - downstream, tss + upstream + 1))
         if contig in lengths and lo >= 0 and hi <= lengths[contig]:
@@ -91,12 +86,15 @@ def run_motif_alignment(
     out_dir = Path(out_dir)
     model = load_pretrained(model_path, device)
     fasta = open_genome(fasta_path)
-    exons = read_exon_table(exons_path)
+    annotation = read_annotation(exons_path)
+    annotation.require_exons()
+    starts = annotation.tss()
     if contigs:
-        exons = [e for e in exons if e.contig in contigs]
-    windows = promoters(exons, {record.name: len(record) for record in fasta})
+        starts = [t for t in starts if t.contig in contigs]
+    windows = promoters(starts, fasta.lengths)
     if not windows:
-        raise ValueError(f"no promoter window of {exons_path} lies inside {fasta_path}")
+        raise MotifError(f"no promoter window of {exons_path} lies inside {fasta_path} "
+                         f"(contigs {contigs or 'all'}); use an annotation of this genome")
     pwms = {}
     for spec in PROMOTER_MOTIFS.values():
         pwm = jaspar_pwm(spec.matrix_id)
@@ -107,7 +105,7 @@ def run_motif_alignment(
     start = 0
     with torch.no_grad():
         for promoter in windows:
-            seq = str(fasta[promoter.contig][promoter.start : promoter.end]).upper()
+            seq = fasta.fetch(promoter.contig, promoter.start, promoter.end).upper()
             found = _motif_hits(seq, pwms)
             control = dinucleotide_shuffle(seq, rng)
             for motif_hits in found.values():

@@ -31,12 +31,13 @@ import numpy as np
 
 from ldarnet.analysis.shuffle import check_sequence
 from ldarnet.data.tokenizer import encode
+from ldarnet.errors import InputError
 
 #: genome-wide base frequencies of hg38 (A, C, G, T), rounded; the default background
 HG38_BACKGROUND = (0.3, 0.2, 0.2, 0.3)
 
 
-class MotifError(ValueError):
+class MotifError(InputError):
     """A motif that cannot be loaded or used (unknown id, bad pattern, bad parameters)."""
 
 

@@ -26,9 +26,10 @@ import numpy as np
 
 from ldarnet.analysis.shuffle import check_sequence
 from ldarnet.data.tokenizer import encode
+from ldarnet.errors import InputError
 
 
-class ProfileError(ValueError):
+class ProfileError(InputError):
     """Profile or background inputs that do not fit together (shapes, strands, ranges)."""
 
 

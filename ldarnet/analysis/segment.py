@@ -47,23 +47,21 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ldarnet.data.atomic import remove, temp_path
-from ldarnet.data.fasta import names_hint, read_fasta
-from ldarnet.data.genome import fetch_tokens, open_genome
-from ldarnet.data.tokenizer import encode
+from ldarnet.data.bed import read_bed
+from ldarnet.data.fasta import open_fasta
+from ldarnet.data.genome import fetch_tokens
+from ldarnet.errors import InputError
 from ldarnet.model.ldarnet import LDARNet
 from ldarnet.model.pretrained import load_pretrained
 from ldarnet.model.routing import RouterOutput
 
 Fetch = Callable[[int, int], np.ndarray]
-# A FASTA without .fai is read whole into memory; beyond this size, ask for an index.
-MAX_UNINDEXED_BYTES = 512 << 20
 # bedGraph values are written with 4 decimals: p is quantized to q = round(p·10⁴).
 SCALE = 10_000
 _VALUE_TEXT = [f"{q // SCALE}.{q % SCALE:04d}" for q in range(SCALE + 1)]
-_BED_SKIP = ("#", "track", "browser")
 
 
-class SegmentError(ValueError):
+class SegmentError(InputError):
     """Input that ``segment`` cannot use; the message says what, where, and how to fix it."""
 
 
@@ -270,46 +268,6 @@ class Region:
     line: int = 0
 
 
-class Sequences:
-    """Contig lengths and token fetches of a FASTA.
-
-    A prepared genome (``.fa`` + ``.fai`` from ``ldarnet prepare-genome``) is read by
-    random access, so memory stays flat for hg38; a FASTA without an index (plain or
-    gzip, e.g. the shipped demo slice) is read whole, which is refused above
-    ``MAX_UNINDEXED_BYTES`` with the command that indexes it.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        self.path = path
-        if not path.is_file():
-            raise FileNotFoundError(f"FASTA {path} does not exist")
-        size = path.stat().st_size
-        if size == 0:
-            raise SegmentError(f"FASTA {path} is empty; expected '>NAME' header lines "
-                               "followed by sequence lines")
-        self._genome = None
-        self._records: dict[str, str] = {}
-        if path.with_name(path.name + ".fai").is_file():
-            self._genome = open_genome(path)
-            self.lengths = {record.name: len(record) for record in self._genome}
-            return
-        if size > MAX_UNINDEXED_BYTES:
-            raise SegmentError(
-                f"FASTA {path} ({size / 2**20:,.0f} MiB) has no .fai index and is too large "
-                f"to read whole; index it with `ldarnet prepare-genome --fasta {path} "
-                "--out genome.fa` and pass genome.fa"
-            )
-        self._records = read_fasta(path)
-        self.lengths = {name: len(seq) for name, seq in self._records.items()}
-
-    def fetch(self, contig: str, start: int, end: int) -> np.ndarray:
-        """Token ids (uint8) of ``contig[start:end]``."""
-        if self._genome is not None:
-            return fetch_tokens(self._genome, contig, start, end)
-        return encode(self._records[contig][start:end])
-
-
 def whole_records(lengths: dict[str, int]) -> list[Region]:
     """Every non-empty record, whole, in FASTA order (the default without ``--regions``)."""
     return [Region(name, 0, n) for name, n in lengths.items() if n > 0]
@@ -319,50 +277,12 @@ def read_regions(path: str | Path, lengths: dict[str, int], fasta: str | Path = 
                  ) -> list[Region]:
     """Regions of a BED file (``chrom start end [name ...]``), checked against ``lengths``.
 
-    Blank, ``#``, ``track`` and ``browser`` lines are skipped. Every problem is one
-    :class:`SegmentError` naming ``file:line``. Overlapping regions are refused: a
-    bedGraph gives each base one value, and bedtools merges them in one command.
+    Read with the one BED reader (:mod:`ldarnet.data.bed`: every problem names
+    ``file:line``). Overlapping regions are refused here: a bedGraph gives each base one
+    value, and bedtools merges them in one command.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"regions BED {path} does not exist")
-    regions: list[Region] = []
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError as err:
-        raise SegmentError(f"{path} is not a text BED file ({err}); expected lines "
-                           "'chrom<TAB>start<TAB>end[<TAB>name]'") from None
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith(_BED_SKIP):
-            continue
-        where = f"{path}:{lineno}"
-        fields = line.split()
-        if len(fields) < 3:
-            raise SegmentError(f"{where}: expected 'chrom start end [name]', got {raw!r}")
-        contig, start_text, end_text = fields[:3]
-        try:
-            start, end = int(start_text), int(end_text)
-        except ValueError:
-            raise SegmentError(f"{where}: start and end must be integers (0-based, half-open), "
-                               f"got {start_text!r} and {end_text!r}") from None
-        if start < 0:
-            raise SegmentError(f"{where}: start {start} is negative; BED coordinates are "
-                               "0-based")
-        if start >= end:
-            raise SegmentError(f"{where}: start {start} >= end {end}; a region must be "
-                               "non-empty (BED is 0-based, half-open: end is exclusive)")
-        if contig not in lengths:
-            raise SegmentError(f"{where}: contig {contig!r} is not in {fasta}; known contigs: "
-                               f"{names_hint(list(lengths))}")
-        if end > lengths[contig]:
-            raise SegmentError(f"{where}: region {contig}:{start}-{end} is outside the "
-                               f"sequence ({contig} has {lengths[contig]:,} bp: 0-"
-                               f"{lengths[contig]}); fix the BED or the FASTA")
-        regions.append(Region(contig, start, end, lineno))
-    if not regions:
-        raise SegmentError(f"regions BED {path} has no regions (empty file?); expected lines "
-                           "'chrom<TAB>start<TAB>end[<TAB>name]'")
+    regions = [Region(r.contig, r.start, r.end, r.line)
+               for r in read_bed(path, 3, lengths, what="regions BED", fasta=fasta)]
     ordered = sorted(regions, key=lambda r: (r.contig, r.start))
     for a, b in itertools.pairwise(ordered):
         if a.contig == b.contig and b.start < a.end:
@@ -454,11 +374,9 @@ def segment_regions(
     out_bedgraph, out_bed = Path(out_bedgraph), Path(out_bed)
     if out_bedgraph.resolve() == out_bed.resolve():
         raise SegmentError(f"--bedgraph and --bed are the same file ({out_bed}); give two paths")
-    sequences = Sequences(fasta)
+    sequences = open_fasta(fasta)
     chosen = (whole_records(sequences.lengths) if regions is None
               else read_regions(regions, sequences.lengths, fasta))
-    if not chosen:
-        raise SegmentError(f"FASTA {fasta} has only empty records; nothing to segment")
     net = model if isinstance(model, LDARNet) else load_pretrained(model, device)
     total = sum(r.end - r.start for r in chosen)
     for out in (out_bedgraph, out_bed):
@@ -476,7 +394,7 @@ def segment_regions(
             graph = BedGraphWriter(graph_fh)
             for region in chosen:
                 def fetch(s: int, e: int, r: Region = region) -> np.ndarray:
-                    return sequences.fetch(r.contig, r.start + s, r.start + e)
+                    return fetch_tokens(sequences, r.contig, r.start + s, r.start + e)
 
                 for core, p, b in iter_segments(net, fetch, region.end - region.start,
                                                 region.start, tile, margin, batch_size, bar):

@@ -31,11 +31,13 @@ from itertools import pairwise
 
 import numpy as np
 
+from ldarnet.errors import InputError
+
 ALPHABET = "ACGTN"
 _DELETE_ALPHABET = {ord(c): None for c in ALPHABET}
 
 
-class SequenceError(ValueError):
+class SequenceError(InputError):
     """A sequence that the analysis cannot use as given (wrong letters, bad coordinates)."""
 
 

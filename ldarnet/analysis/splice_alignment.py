@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ldarnet.analysis.junctions import Anchor, Exon, decoy_anchors, junction_anchors
+from ldarnet.analysis.junctions import decoy_anchors
 from ldarnet.analysis.junctions import site_dinucleotide as core
 from ldarnet.analysis.profiles import Profile, anchored_profile
 from ldarnet.analysis.stats import enrichment_at_offsets
+from ldarnet.data.annotation import Anchor, Exon, junction_anchors
+from ldarnet.data.fasta import Fasta
 
 CANONICAL = {"donor": "GT", "acceptor": "AG"}
 
@@ -91,7 +93,7 @@ class GenomeTrack:
     annotation (start codons, ...) to be shifted the same way.
     """
 
-    fasta: object
+    fasta: Fasta
     contigs: list[str]
     prob: np.ndarray
     boundary: np.ndarray
@@ -106,13 +108,13 @@ def read_genome_track(bedgraph, bed, fasta_path, exons_path, gap: int) -> Genome
     segmented in ``bedgraph``, concatenated with ``gap`` unsegmented bases between contigs."""
     import dataclasses
 
-    from ldarnet.analysis.junctions import read_exon_table
     from ldarnet.analysis.tracks import TrackError, track_contigs
-    from ldarnet.data.genome import open_genome
+    from ldarnet.data.annotation import read_exon_table
+    from ldarnet.data.fasta import open_genome
 
     fasta = open_genome(fasta_path)
     exons = read_exon_table(exons_path)
-    contigs = sorted({e.contig for e in exons} & set(fasta.keys()) & track_contigs(bedgraph))
+    contigs = sorted({e.contig for e in exons} & set(fasta.names()) & track_contigs(bedgraph))
     if not contigs:
         raise TrackError(f"no contig is both annotated in {exons_path} and segmented in "
                          f"{bedgraph}; segment the annotated regions first")
@@ -129,7 +131,7 @@ def _concatenate(fasta, bedgraph, bed, contigs: list[str], gap: int):
 
     probs, bounds, seqs, offsets, start = [], [], [], {}, 0
     for contig in contigs:
-        seq = str(fasta[contig][:]).upper()
+        seq = fasta.fetch(contig, 0, fasta.length(contig)).upper()
         offsets[contig] = start
         probs += [read_bedgraph(bedgraph, contig, len(seq)), np.full(gap, np.nan, np.float32)]
         bounds += [read_boundaries(bed, contig, len(seq)), np.zeros(gap, bool)]

@@ -31,6 +31,7 @@ import numpy as np
 
 from ldarnet.analysis.profiles import Profile, anchored_profile
 from ldarnet.analysis.stats import enrichment_at_offsets
+from ldarnet.errors import InputError
 
 # class names per splice task (label -> what it is), see the module docstring
 SITE_CLASSES = {
@@ -41,7 +42,7 @@ SITE_CLASSES = {
 SPLICE_TASKS = tuple(SITE_CLASSES)
 
 
-class MidpointError(ValueError):
+class MidpointError(InputError):
     """Splice-task sequences that cannot be profiled (the message says what and where)."""
 
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ldarnet.analysis.junctions import AnnotationError, Exon
 from ldarnet.analysis.profiles import Profile, anchored_profile
-from ldarnet.analysis.start_codons import LABELS, SHORT_LABELS, SOURCES, StartCodon, codon_at
+from ldarnet.analysis.start_codons import LABELS, SHORT_LABELS, SOURCES, codon_at
 from ldarnet.analysis.stats import enrichment_at_offsets
+from ldarnet.data.annotation import AnnotationError, Exon, StartCodon
 
 SITES = "start codons"
 CONTROLS = ("non-start ATGs", "random positions")
@@ -223,7 +223,8 @@ def run_start_codon_alignment(
     a GTF) or ``longest_orf`` (inferred from the exons and the genome; labelled as such).
     """
     from ldarnet.analysis.splice_alignment import read_genome_track
-    from ldarnet.analysis.start_codons import infer_start_codons, read_gtf_start_codons
+    from ldarnet.analysis.start_codons import infer_start_codons
+    from ldarnet.data.annotation import read_gtf_start_codons
     from ldarnet.data.atomic import write_json
     from ldarnet.report.boundary_figures import Curve, plot_profiles
     from ldarnet.report.tables import write_tsv
@@ -243,7 +244,7 @@ def run_start_codon_alignment(
     if source == "gtf":
         starts = [c for c in read_gtf_start_codons(gtf) if c.contig in contigs]
     else:
-        genome = {c: str(track.fasta[c][:]) for c in contigs}
+        genome = {c: track.fasta.fetch(c, 0, track.fasta.length(c)) for c in contigs}
         starts = infer_start_codons([e for e in track.annotation if e.contig in contigs],
                                     genome, min_codons)
     if not starts:

@@ -12,10 +12,12 @@ transcript orientation, with offset 0 at the **A of ATG**:
 Two sources, chosen by ``boundaries.start_codons`` in the workflow config:
 
 ``gtf``
-    The ``start_codon`` feature lines of a GENCODE GTF (paper scale). GTF coordinates are
-    1-based inclusive; a codon split across an exon junction comes as two lines of the
-    same transcript, and its first base in transcript orientation is taken (lowest start
-    on ``+``, highest end on ``-``). Transcripts sharing a start codon give one anchor.
+    The ``start_codon`` feature lines of a GENCODE GTF (paper scale), read by the one
+    annotation reader (:func:`ldarnet.data.annotation.read_gtf_start_codons`). GTF
+    coordinates are 1-based inclusive; a codon split across an exon junction comes as
+    two lines of the same transcript, and its first base in transcript orientation is
+    taken (lowest start on ``+``, highest end on ``-``). Transcripts sharing a start
+    codon give one anchor.
 ``longest_orf``
     The shipped demo annotation has exons only (no CDS, no start codons). Rather than
     fabricate annotations, each transcript's exons are spliced from the reference and the
@@ -26,12 +28,9 @@ Two sources, chosen by ``boundaries.start_codons`` in the workflow config:
 
 from __future__ import annotations
 
-import gzip
 from collections import defaultdict
-from dataclasses import dataclass
-from pathlib import Path
 
-from ldarnet.analysis.junctions import AnnotationError, Exon
+from ldarnet.data.annotation import AnnotationError, Exon, StartCodon
 
 COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 STOPS = frozenset({"TAA", "TAG", "TGA"})
@@ -43,99 +42,6 @@ LABELS = {
 # the same, short, for table rows
 SHORT_LABELS = {"gtf": "annotated (GENCODE start_codon)",
                 "longest_orf": "inferred (longest ORF), not annotated"}
-
-
-@dataclass(frozen=True)
-class StartCodon:
-    """A start codon anchor: ``position`` is the 0-based genome coordinate of the A of ATG.
-
-    ``split`` marks a GTF codon split across an exon junction (its three bases are not
-    contiguous in the genome); ``orf_codons`` is the inferred ORF's length in sense codons
-    (stop excluded), ``None`` for annotated codons.
-    """
-
-    contig: str
-    position: int
-    strand: str
-    transcript: str
-    gene: str
-    split: bool = False
-    orf_codons: int | None = None
-
-
-def _attributes(text: str, where: str) -> dict[str, str]:
-    """GTF column 9 (``key "value"; ...``) as a dict; malformed pairs are an error."""
-    attrs = {}
-    for part in text.split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        key, sep, value = part.partition(" ")
-        if not sep:
-            raise AnnotationError(f"{where}: attribute {part!r} is not 'key \"value\"'")
-        attrs[key] = value.strip().strip('"')
-    return attrs
-
-
-def read_gtf_start_codons(path: str | Path) -> list[StartCodon]:
-    """Every distinct start codon of a GTF (plain or .gz), sorted by contig and position.
-
-    A malformed ``start_codon`` line (not 9 tab-separated fields, non-integer or inverted
-    coordinates, a strand other than ``+``/``-``, no ``transcript_id``) raises
-    :class:`AnnotationError` naming the file and line. Other feature lines are only
-    checked for their field count.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"GTF {path} does not exist")
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    parts: dict[tuple[str, str], list[tuple[int, int, str, str]]] = defaultdict(list)
-    with opener(path, "rt") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if line.startswith("#") or not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != 9:
-                raise AnnotationError(f"{where}: a GTF line has 9 tab-separated fields, "
-                                      f"found {len(fields)}")
-            if fields[2] != "start_codon":
-                continue
-            try:
-                start, end = int(fields[3]), int(fields[4])
-            except ValueError:
-                raise AnnotationError(f"{where}: start and end must be integers (1-based), "
-                                      f"got {fields[3]!r} and {fields[4]!r}") from None
-            if start < 1 or start > end or end - start > 2:
-                raise AnnotationError(f"{where}: start_codon {start}-{end} is not 1 to 3 "
-                                      "bases with 1 <= start <= end")
-            strand = fields[6]
-            if strand not in ("+", "-"):
-                raise AnnotationError(f"{where}: strand must be '+' or '-', got {strand!r}")
-            attrs = _attributes(fields[8], where)
-            transcript = attrs.get("transcript_id", "")
-            if not transcript:
-                raise AnnotationError(f"{where}: start_codon line has no transcript_id; "
-                                      "GENCODE GTFs carry one on every feature line")
-            gene = attrs.get("gene_name", attrs.get("gene_id", ""))
-            parts[(fields[0], transcript)].append((start - 1, end, strand, gene))
-    codons: dict[tuple[str, int, str], StartCodon] = {}
-    for (contig, transcript), pieces in parts.items():
-        strands = {s for _, _, s, _ in pieces}
-        if len(strands) != 1:
-            raise AnnotationError(f"{path}: start_codon lines of {transcript} lie on both "
-                                  "strands")
-        strand = strands.pop()
-        # first base in transcript orientation (0-based): lowest start on +, highest end on -
-        position = (min(s for s, _, _, _ in pieces) if strand == "+"
-                    else max(e for _, e, _, _ in pieces) - 1)
-        split = len(pieces) > 1 or sum(e - s for s, e, _, _ in pieces) < 3
-        codons.setdefault((contig, position, strand),
-                          StartCodon(contig, position, strand, transcript, pieces[0][3], split))
-    if not codons:
-        raise AnnotationError(f"{path}: no start_codon lines; use a GENCODE GTF with CDS "
-                              "annotation, or set boundaries.start_codons: longest_orf")
-    return sorted(codons.values(), key=lambda c: (c.contig, c.position, c.strand))
 
 
 def spliced_transcript(exons: list[Exon], genome: str) -> tuple[str, list[int]]:

@@ -23,12 +23,14 @@ from typing import Literal
 
 import numpy as np
 
+from ldarnet.errors import InputError
+
 Alternative = Literal["greater", "less", "two-sided"]
 _ALTERNATIVES = ("greater", "less", "two-sided")
 _BATCH_ELEMENTS = 1 << 22  # permutations are drawn in batches of ~4M label entries
 
 
-class StatsError(ValueError):
+class StatsError(InputError):
     """Inputs a statistical routine cannot use (empty, NaN, wrong shape, bad option)."""
 
 

@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from ldarnet import __version__
 from ldarnet.data.checksum import file_md5, file_sha256
+from ldarnet.errors import LdarnetError
 
 CHUNK_BYTES = 1 << 20
 _MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -54,7 +55,7 @@ _USER_AGENT = f"ldarnet/{__version__} (python-urllib)"
 T = TypeVar("T")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(LdarnetError, RuntimeError):
     """A download that could not be completed or verified."""
 
 

@@ -5,13 +5,16 @@ UCSC ``hg38.fa.gz`` is plain gzip, which pyfaidx cannot index) becomes the file 
 later step reads: uncompressed, every line the same width, with a samtools-compatible
 ``.fai`` written by us from the layout we just wrote (no second pass over 3.1 GB).
 It streams, so memory stays flat whatever the genome size, and refuses inputs that
-would otherwise fail much later with an obscure message: an empty file, sequence before
-the first header, a nameless header, a record name used twice, an empty record, a
-truncated gzip download, or requested contigs that are missing.
+would otherwise fail much later with an obscure message: everything the FASTA policy of
+:mod:`ldarnet.data.fasta` refuses (an empty file, sequence before the first header, a
+nameless header, a record name used twice, an empty record, a truncated gzip download,
+a character that is not a nucleotide code), and requested contigs that are missing.
 
 Windows (CRLF) line endings are *normalised*, not rejected: a ``\\r`` is never sequence,
 stripping it is lossless, and the number removed is reported in the summary
 (``carriage_returns``) so that it stays visible.
+
+Random access to the prepared genome is :func:`ldarnet.data.fasta.open_genome`.
 """
 
 from __future__ import annotations
@@ -22,20 +25,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import pyfaidx
 from tqdm import tqdm
 
 from ldarnet.data.atomic import remove, temp_path
-from ldarnet.data.fasta import HEADER, FastaError, FastaStream, names_hint
+from ldarnet.data.fasta import HEADER, Fasta, FastaError, FastaStream, names_hint, open_genome
 from ldarnet.data.tokenizer import encode
+from ldarnet.errors import InputError, MissingInputError
 
 LINE_WIDTH = 60
 _LOWERCASE = bytes(range(ord("a"), ord("z") + 1))
 _ACGT = b"ACGTacgt"
 _COMPRESSED_SUFFIXES = (".gz", ".bgz", ".bz2", ".xz", ".zst")
+__all__ = ["GenomeError", "fetch_tokens", "open_genome", "prepare_genome", "record_bytes"]
 
 
-class GenomeError(ValueError):
+class GenomeError(InputError):
     """A genome FASTA (or its index) that cannot be used; the message says how to fix it."""
 
 
@@ -129,7 +133,7 @@ def prepare_genome(
     """
     src, out = Path(src), Path(out)
     if not src.is_file():
-        raise FileNotFoundError(f"genome FASTA {src} does not exist")
+        raise MissingInputError(f"genome FASTA {src} does not exist")
     if out.name.endswith(_COMPRESSED_SUFFIXES):
         raise GenomeError(f"output {out} must be an uncompressed FASTA (e.g. genome.fa): the "
                           "prepared genome is read by random access")
@@ -156,12 +160,7 @@ def prepare_genome(
         counts = {"soft_masked_bases": 0, "n_bases": 0, "other_non_acgt_bases": 0}
 
         def close(rec: dict | None) -> None:
-            if rec is None:
-                return
-            if rec["length"] == 0:
-                raise GenomeError(f"{src}:{rec['line']}: record {rec['name']!r} has no "
-                                  "sequence; the file is truncated or malformed")
-            if rec["keep"]:
+            if rec is not None and rec["keep"]:
                 writer.finish()
                 records.append(rec)
 
@@ -174,11 +173,6 @@ def prepare_genome(
                 if kind == HEADER:
                     close(current)
                     assert isinstance(value, str)
-                    if value in seen:
-                        raise GenomeError(
-                            f"{src}:{line}: duplicate record name {value!r} (first at line "
-                            f"{seen[value]}); record names must be unique"
-                        )
                     seen[value] = line
                     keep = keep_set is None or value in keep_set
                     if keep:
@@ -199,9 +193,6 @@ def prepare_genome(
                 bar.update(stream.bytes_read - bar.n)
             close(current)
             bar.update(stream.size - bar.n)
-        if not seen:
-            raise GenomeError(f"{src}: no FASTA records found (empty file?); expected "
-                              "'>NAME' header lines followed by sequence")
         if wanted is not None:
             missing = [c for c in wanted if c not in seen]
             if missing:
@@ -243,66 +234,11 @@ def prepare_genome(
     }
 
 
-def _check_index(path: Path, fai: Path) -> None:
-    """Refuse an index that does not describe ``path`` (e.g. a FASTA replaced afterwards).
-
-    The end of the last record according to the ``.fai`` must be the end of the file;
-    this costs one stat instead of pyfaidx silently re-indexing (or failing to, in a
-    read-only directory) and serving wrong sequence in between.
-    """
-    end = 0
-    try:
-        for line in fai.read_text().splitlines():
-            _, length, offset, bases, width = line.split("\t")[:5]
-            lb, lw = int(bases), int(width)
-            n_lines = -(-int(length) // lb) if lb else 0
-            end = max(end, int(offset) + int(length) + n_lines * (lw - lb))
-    except ValueError as err:
-        raise GenomeError(f"{fai} is not a FASTA index ({err}); delete it and run "
-                          "`ldarnet prepare-genome` again") from err
-    if end != path.stat().st_size:
-        raise GenomeError(f"{fai} does not match {path} (index ends at byte {end}, file has "
-                          f"{path.stat().st_size}); rerun `ldarnet prepare-genome`")
-
-
-def open_genome(path: str | Path) -> pyfaidx.Fasta:
-    """Open a prepared genome for random access (pyfaidx, ``as_raw=True``, read-only).
-
-    pyfaidx by default builds a missing index and *rebuilds* one older than the FASTA,
-    writing next to the file: in a read-only or shared directory that is a surprise
-    PermissionError, and a silently re-indexed file hides a changed genome. Here the
-    ``.fai`` written by :func:`prepare_genome` must exist and match the file, and
-    pyfaidx is told never to write (``build_index=False, rebuild=False``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"genome FASTA {path} does not exist")
-    fai = path.with_name(path.name + ".fai")
-    if not fai.is_file():
-        raise GenomeError(f"{path} has no index {fai.name}; prepare it with "
-                          f"`ldarnet prepare-genome --fasta SOURCE --out {path}`")
-    if not path.name.endswith(_COMPRESSED_SUFFIXES):
-        _check_index(path, fai)
-    try:
-        return pyfaidx.Fasta(str(path), as_raw=True, build_index=False, rebuild=False,
-                             strict_bounds=True, sequence_always_upper=False)
-    except (pyfaidx.FastaIndexingError, pyfaidx.IndexNotFoundError, ValueError) as err:
-        raise GenomeError(f"{path}: cannot open with its index: {err}") from err
-
-
-def fetch_tokens(fasta: pyfaidx.Fasta, contig: str, start: int, end: int) -> np.ndarray:
+def fetch_tokens(fasta: Fasta, contig: str, start: int, end: int) -> np.ndarray:
     """Token ids (uint8) of ``contig[start:end]`` (0-based, half-open).
 
     Soft-masked lowercase bases become their uppercase tokens and IUPAC or any other
     character becomes N (the tokenizer's rules), so callers only ever test for ``N``.
+    An unknown contig or an interval off its end is a :class:`FastaError`.
     """
-    if contig not in fasta:
-        raise GenomeError(f"contig {contig!r} is not in {fasta.filename}; available: "
-                          f"{names_hint(list(fasta.keys()))}")
-    length = len(fasta[contig])
-    if not 0 <= start <= end <= length:
-        raise GenomeError(f"interval {contig}:{start}-{end} is outside the contig "
-                          f"(0-{length})")
-    if start == end:
-        return np.empty(0, dtype=np.uint8)
-    return encode(fasta[contig][start:end])
+    return encode(fasta.fetch(contig, start, end))

@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from ldarnet.data.tokenizer import PAD, VOCAB_SIZE
+from ldarnet.errors import InputError
 
 
-class ShardError(ValueError):
+class ShardError(InputError):
     """A missing, corrupt or mismatched token shard."""
 
 

@@ -8,29 +8,31 @@ order. Tiling (:mod:`ldarnet.data.tiling`) turns them into windows.
   chr21 for test). No window of a held-out chromosome can share sequence with a
   training window, which a random split of overlapping regions cannot promise.
 * :func:`bed_split` reads a ``chrom start end split`` BED file like the Basenji /
-  HyenaDNA ``human-sequences.bed`` the release expects (spec 3.1). It is parsed line by
-  line so that every problem names ``file:line``, with each line validated by
-  pybedtools; overlaps between splits are found and each split's intervals sorted and
-  merged with bedtools. Book-ended intervals of one split merge into one, so tiling runs
+  HyenaDNA ``human-sequences.bed`` the release expects (spec 3.1). It is read with the
+  one BED reader (:mod:`ldarnet.data.bed`), so every problem names ``file:line``;
+  overlaps between splits are found and each split's intervals sorted and merged with
+  bedtools. Book-ended intervals of one split merge into one, so tiling runs
   across the junction instead of restarting there.
 """
 
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pybedtools
 
+from ldarnet.data.atomic import scratch_dir
+from ldarnet.data.bed import iter_bed
 from ldarnet.data.fasta import names_hint
+from ldarnet.errors import InputError
 
 SPLITS = ("train", "valid", "test")
 Interval = tuple[str, int, int]
 
 
-class SplitError(ValueError):
+class SplitError(InputError):
     """A split definition that does not fit the genome; the message says what and where."""
 
 
@@ -78,48 +80,17 @@ def _bedtools_scratch() -> Iterator[None]:
     """Run pybedtools with a private temporary directory, removed afterwards.
 
     Every pybedtools operation writes a temporary file and keeps it until the process
-    ends; a long-lived process (Snakemake, tests) would otherwise accumulate them.
+    ends; a long-lived process (Snakemake, tests) would otherwise accumulate them. The
+    directory carries its owner, so a killed run's is removed by the next one
+    (:func:`ldarnet.data.atomic.scratch_dir`).
     """
     previous = pybedtools.get_tempdir()
-    with tempfile.TemporaryDirectory(prefix="ldarnet-bedtools-") as scratch:
-        pybedtools.set_tempdir(scratch)
+    with scratch_dir("ldarnet-bedtools") as scratch:
+        pybedtools.set_tempdir(str(scratch))
         try:
             yield
         finally:
             pybedtools.set_tempdir(previous)
-
-
-def _parse_line(path: Path, lineno: int, text: str, lengths: dict[str, int]) -> tuple:
-    """Validate one BED line; returns (split, pybedtools Interval named ``split:line``)."""
-    where = f"{path}:{lineno}"
-    fields = text.split("\t")
-    if len(fields) < 4:
-        hint = (" (columns must be separated by tabs, not spaces)"
-                if len(text.split()) >= 4 else "")
-        raise SplitError(f"{where}: expected 4 tab-separated columns 'chrom start end split', "
-                         f"found {len(fields)}{hint}: {text!r}")
-    chrom, split = fields[0], fields[3].strip()
-    try:
-        interval = pybedtools.create_interval_from_list(
-            [chrom, fields[1], fields[2], f"{split}:{lineno}"]
-        )
-    except (pybedtools.MalformedBedLineError, ValueError, IndexError, OverflowError) as err:
-        raise SplitError(f"{where}: malformed BED line ({err}); start and end must be "
-                         f"integers with 0 <= start < end: {text!r}") from err
-    if interval.start >= interval.end:
-        raise SplitError(f"{where}: empty interval {chrom}:{interval.start}-{interval.end}; "
-                         "start must be smaller than end")
-    if split not in SPLITS:
-        raise SplitError(f"{where}: unknown split label {split!r}; the 4th column must be "
-                         f"one of {', '.join(SPLITS)}")
-    if chrom not in lengths:
-        raise SplitError(f"{where}: contig {chrom!r} is not in the genome; the genome has "
-                         f"{names_hint(list(lengths))}")
-    if interval.end > lengths[chrom]:
-        raise SplitError(f"{where}: interval {chrom}:{interval.start}-{interval.end} ends "
-                         f"beyond the contig (length {lengths[chrom]:,}); is the BED file "
-                         "for another assembly?")
-    return split, interval
 
 
 def bed_split(path: str | Path, lengths: dict[str, int]) -> dict[str, list[Interval]]:
@@ -129,16 +100,14 @@ def bed_split(path: str | Path, lengths: dict[str, int]) -> dict[str, list[Inter
     columns after the 4th are ignored. Intervals of *different* splits must not overlap.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"split BED file {path} does not exist")
     per_split: dict[str, list] = {s: [] for s in SPLITS}
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            text = line.rstrip("\r\n")
-            if not text.strip() or text.startswith(("#", "track", "browser")):
-                continue
-            split, interval = _parse_line(path, lineno, text, lengths)
-            per_split[split].append(interval)
+    for record in iter_bed(path, 4, lengths, what="split BED file", fasta="the genome"):
+        split = record.fields[3].strip()
+        if split not in SPLITS:
+            raise SplitError(f"{path}:{record.line}: unknown split label {split!r}; the 4th "
+                             f"column must be one of {', '.join(SPLITS)}")
+        per_split[split].append(pybedtools.create_interval_from_list(
+            [record.contig, str(record.start), str(record.end), f"{split}:{record.line}"]))
     if not any(per_split.values()):
         raise SplitError(f"{path}: no intervals found; expected lines 'chrom<TAB>start<TAB>"
                          "end<TAB>split' with split one of train, valid, test")

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import pyfaidx
 from numpy.lib import format as npformat
 from numpy.lib.format import open_memmap
 from tqdm import tqdm
@@ -40,17 +39,18 @@ from tqdm import tqdm
 from ldarnet import __version__
 from ldarnet.data.atomic import remove, temp_path, write_json
 from ldarnet.data.checksum import file_md5
-from ldarnet.data.fasta import HEADER, FastaError, FastaStream
-from ldarnet.data.genome import fetch_tokens, open_genome
+from ldarnet.data.fasta import HEADER, Fasta, FastaError, FastaStream, open_genome
+from ldarnet.data.genome import fetch_tokens
 from ldarnet.data.splits import SPLITS, Interval
 from ldarnet.data.tokenizer import PAD, VOCAB, N, encode
+from ldarnet.errors import InputError, MissingInputError
 
 CHUNK_BASES = 1 << 24
 MULTISPECIES_N_RUN = 50
 SHARD_FORMAT_VERSION = 1
 
 
-class TilingError(ValueError):
+class TilingError(InputError):
     """Splits or inputs that cannot be tiled; the message says what to change."""
 
 
@@ -114,7 +114,7 @@ def _shrink(tmp: Path, rows: int, final: Path, temps: list[Path]) -> Path:
     return exact_tmp
 
 
-def _tile_split(fasta: pyfaidx.Fasta, split: str, intervals: list[Interval], window: int,
+def _tile_split(fasta: Fasta, split: str, intervals: list[Interval], window: int,
                 final: Path, temps: list[Path], chunk_bases: int) -> tuple[Path, dict]:
     """Write the N-free windows of ``intervals`` to a temporary shard; returns it and stats."""
     upper = sum((end - start) // window for _, start, end in intervals)
@@ -169,7 +169,7 @@ def _multispecies_shard(path: Path, window: int, final: Path,
     hold whole chromosomes. Rows are appended to a raw scratch file (the count is not
     known in advance) and then copied into an exact-size ``.npy``.
     """
-    stream = FastaStream(path)
+    stream = FastaStream(path, unique_names=False)  # a collection: names are labels
     raw = temp_path(final.with_name(final.name + ".rows"))
     temps.append(raw)
     stats = {"file": final.name, "records": 0, "windows": 0, "truncated": 0, "padded": 0,
@@ -250,9 +250,9 @@ def tile_genome(
     if window < 1:
         raise TilingError(f"window must be a positive number of bases, got {window}")
     if multispecies is not None and not Path(multispecies).is_file():
-        raise FileNotFoundError(f"multispecies FASTA {multispecies} does not exist")
+        raise MissingInputError(f"multispecies FASTA {multispecies} does not exist")
     genome = open_genome(fasta)
-    lengths = {record.name: len(record) for record in genome}
+    lengths = genome.lengths
     _check_intervals(splits, lengths)
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -50,14 +50,18 @@ Shared rules
     Every count (annotated, dropped and why, per split and kind, the cut) is returned
     in ``stats`` for the task manifest.
 
-The reference is read whole into memory (:func:`ldarnet.data.fasta.read_fasta`): these
-tasks are meant for the 2.3 Mb demo slice, where scanning for every GT/AG is instant.
+The reference is read whole into memory by the one FASTA reader
+(:func:`ldarnet.data.fasta.read_fasta`), and the exons, junctions and TSSs come from the one
+annotation reader (:mod:`ldarnet.data.annotation`): these tasks are meant for the 2.3 Mb
+demo slice, where scanning for every GT/AG is instant.
 """
 
 from __future__ import annotations
 
 import bisect
 import csv
+import gzip
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -65,7 +69,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ldarnet.analysis.junctions import Anchor, junction_anchors, read_exon_table
+from ldarnet.data.annotation import Anchor, junction_anchors, read_annotation, read_exon_table
+from ldarnet.data.csv_table import open_table
 from ldarnet.data.fasta import read_fasta
 from ldarnet.evaluation.task_data import TaskDataError
 
@@ -375,35 +380,35 @@ def read_canonical_transcripts(path: str | Path) -> list[Tss]:
     if not path.is_file():
         raise DerivedTaskError(f"canonical transcript table {path} does not exist")
     result = []
-    with open(path, newline="") as fh:
-        rows = csv.reader(fh, delimiter="\t")
-        for line, row in enumerate(rows, start=1):
-            if not row or row[0].startswith("#") or not "".join(row).strip():
-                continue
-            try:
-                name, chrom, strand, tx_start, tx_end = row[:5]
-                start, end = int(tx_start), int(tx_end)
-            except ValueError:
-                raise DerivedTaskError(f"{path}:{line}: expected NAME CHROM STRAND TX_START "
-                                       "TX_END ... with integer coordinates") from None
-            if strand not in ("+", "-") or start >= end:
-                raise DerivedTaskError(f"{path}:{line}: bad strand {strand!r} or interval")
-            result.append(Tss(chrom, start if strand == "+" else end - 1, strand,
-                              "canonical", name))
+    try:
+        with open_table(path) as fh:
+            rows = csv.reader(fh, delimiter="\t")
+            for line, row in enumerate(rows, start=1):
+                if not row or row[0].startswith("#") or not "".join(row).strip():
+                    continue
+                try:
+                    name, chrom, strand, tx_start, tx_end = row[:5]
+                    start, end = int(tx_start), int(tx_end)
+                except ValueError:
+                    raise DerivedTaskError(f"{path}:{line}: expected NAME CHROM STRAND TX_START "
+                                           "TX_END ... with integer coordinates") from None
+                if strand not in ("+", "-") or start >= end:
+                    raise DerivedTaskError(f"{path}:{line}: bad strand {strand!r} or interval")
+                result.append(Tss(chrom, start if strand == "+" else end - 1, strand,
+                                  "canonical", name))
+    except (UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise DerivedTaskError(f"{path}: not a readable text table ({err})") from None
     if not result:
         raise DerivedTaskError(f"{path}: no transcripts")
     return result
 
 
 def exon_table_tss(path: str | Path) -> list[Tss]:
-    """One TSS per transcript of an exon table: the 5'-most base of its first exon."""
-    spans: dict[str, tuple[str, int, int, str]] = {}
-    for exon in read_exon_table(path):
-        contig, lo, hi, strand = spans.get(exon.transcript,
-                                           (exon.contig, exon.start, exon.end, exon.strand))
-        spans[exon.transcript] = (contig, min(lo, exon.start), max(hi, exon.end), strand)
-    return [Tss(contig, lo if strand == "+" else hi - 1, strand, "exons", name)
-            for name, (contig, lo, hi, strand) in sorted(spans.items())]
+    """One TSS per transcript of an exon table (the annotation reader's), by transcript name."""
+    annotation = read_annotation(path)
+    annotation.require_exons()
+    return [Tss(t.contig, t.position, t.strand, "exons", t.transcript)
+            for t in sorted(annotation.tss(), key=lambda t: t.transcript)]
 
 
 def _contig_name(name: str, ref: dict[str, str]) -> str | None:

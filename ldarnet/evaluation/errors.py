@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ldarnet.errors import InputError
 
-class EvaluationError(ValueError):
+
+class EvaluationError(InputError):
     """Evaluation inputs or settings that cannot run (bad fold, empty grid, bad config)."""

@@ -23,6 +23,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from ldarnet.errors import InputError
+
 SUITES = ("nt", "gb")
 GROUPS = ("histone", "promoters", "enhancers", "splice", "genomic_benchmarks")
 COLUMNS = ("task", "suite", "group", "label", "length", "classes", "hub_dataset", "hub_config")
@@ -30,7 +32,7 @@ VARIABLE_LENGTH = "var"
 DEFAULT_REGISTRY = Path("config/tasks.tsv")
 
 
-class RegistryError(ValueError):
+class RegistryError(InputError):
     """A task registry that cannot be used (the message names the file and line)."""
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ldarnet.errors import InputError
 from ldarnet.yaml_config import read_yaml
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ PATH_KEYS = ("train", "test", "csv", "intervals", "fasta", "exons", "transcripts
              "expected_counts")
 
 
-class SourceConfigError(ValueError):
+class SourceConfigError(InputError):
     """A sources file that does not map task names to source mappings."""
 
 

@@ -12,7 +12,6 @@ the manifest, so that no table can silently present proxy numbers as NT numbers.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import re
@@ -26,7 +25,8 @@ import numpy as np
 from ldarnet import __version__
 from ldarnet.data.atomic import remove, temp_path
 from ldarnet.data.checksum import file_sha256
-from ldarnet.data.fasta import FastaError, names_hint, read_fasta
+from ldarnet.data.csv_table import read_csv_rows
+from ldarnet.data.fasta import Fasta, iter_records, names_hint, open_fasta
 from ldarnet.evaluation import derived
 from ldarnet.evaluation.registry import TaskSpec
 from ldarnet.evaluation.task_data import (
@@ -34,11 +34,11 @@ from ldarnet.evaluation.task_data import (
     SPLITS,
     TaskDataError,
     check_row,
-    open_text,
     read_checked_rows,
     write_split_to,
 )
 from ldarnet.evaluation.task_split import TaskSplit
+from ldarnet.yaml_config import read_yaml
 
 KINDS = ("official", "proxy", "derived", "slice")
 COMMON_KEYS = ("format", "kind", "note")
@@ -59,9 +59,6 @@ FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 DEFAULT_KIND = {"parquet": "official", "gb_archive": "official", "csv": "proxy",
                 "fasta_classes": "proxy", "gb_slice": "slice", "gb_intervals": "official",
                 "derived_splice": "derived", "derived_promoter": "derived"}
-# a FASTA at most this big is read whole when it has no .fai (the demo slice is 0.75 MB):
-# this avoids writing an index into a read-only or version-controlled directory
-IN_MEMORY_FASTA_BYTES = 256 << 20
 _RC = str.maketrans("ACGTRYKMSWBDHVN", "TGCAYRMKSWVHDBN")
 
 Rows = tuple[list[str], list[int]]
@@ -116,6 +113,21 @@ def _existing_file(spec: TaskSpec, key: str, value: Any) -> Path:
         raise _source_error(spec, f"source key {key!r}: file {path} does not exist (paths are "
                             f"relative to the current directory {Path.cwd()})")
     return path
+
+
+def _source_files(source: Mapping) -> str:
+    """The file paths a source mapping names, for messages about the source as a whole."""
+    files: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (str, os.PathLike)) and ("/" in str(value) or "." in str(value)):
+            files.append(str(value))
+
+    walk({k: v for k, v in source.items() if k not in COMMON_KEYS})
+    return ", ".join(files) or "none"
 
 
 def _jsonable(value: Any) -> Any:
@@ -198,6 +210,11 @@ def _load_parquet(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
             seq, value = check_row(sequence, label, spec, f"{path} row {row + 1}")
             sequences.append(seq)
             labels.append(value)
+        if not sequences:
+            raise TaskDataError(f"{path}: no rows" + (f" of task {spec.name} (column 'task')"
+                                                      if "task" in table.columns else "")
+                                + f"; it is the {split} split of task {spec.name}: download "
+                                "it again or fix the source")
         out[split] = (sequences, labels)
         details[split] = {"file": str(path), "rows_in_file": rows_in_file,
                           "sequence_column": seq_column, "label_column": label_column,
@@ -341,33 +358,13 @@ def _download_locks(source: Mapping) -> dict[str, Any] | None:
 def _load_csv(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
     out: dict[str, Rows] = {}
     for split in SPLITS:
-        out[split] = read_checked_rows(_existing_file(spec, split, source[split]), spec)
+        path = _existing_file(spec, split, source[split])
+        out[split] = read_checked_rows(path, spec)
+        if not out[split][0]:
+            raise TaskDataError(f"{path}: no rows (only a header, or an empty file); it is the "
+                                f"{split} split of task {spec.name} (source key {split!r}): "
+                                "download or rebuild it")
     return out, {}, ""
-
-
-def fasta_records(path: str | Path) -> Iterator[tuple[int, str, str]]:
-    """``(header line, name, sequence)`` of every record of a FASTA file (plain or gzip)."""
-    path = Path(path)
-    name: str | None = None
-    header_line = 0
-    parts: list[str] = []
-    with open_text(path) as fh:
-        for line_no, line in enumerate(fh, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith(">"):
-                if name is not None:
-                    yield header_line, name, "".join(parts)
-                fields = line[1:].split()
-                name, header_line, parts = (fields[0] if fields else ""), line_no, []
-            elif name is None:
-                raise TaskDataError(f"{path}:{line_no}: sequence before the first '>' header; "
-                                    "is this a FASTA file?")
-            else:
-                parts.append(line)
-    if name is not None:
-        yield header_line, name, "".join(parts)
 
 
 def _load_fasta_classes(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
@@ -388,14 +385,12 @@ def _load_fasta_classes(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
             path = _existing_file(spec, f"{split}.{class_name}", file)
             label = spec.classes.index(class_name)
             n = 0
-            for line, name, sequence in fasta_records(path):
-                seq, value = check_row(sequence, label, spec, f"{path}:{line} (record {name})")
+            for record in iter_records(path, unique_names=False):  # names are labels here
+                seq, value = check_row(record.sequence, label, spec,
+                                       f"{path}:{record.line} (record {record.name})")
                 sequences.append(seq)
                 labels.append(value)
                 n += 1
-            if n == 0:
-                raise TaskDataError(f"{path}: no FASTA records; expected the {class_name!r} "
-                                    f"sequences of the {split} split")
             per_file[str(path)] = n
         out[split] = (sequences, labels)
         details[split] = per_file
@@ -406,74 +401,25 @@ def _load_gb_slice(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
     path = _existing_file(spec, "csv", source["csv"])
     required = ("dataset", "split", "label_name", "seq")
     out: dict[str, Rows] = {split: ([], []) for split in SPLITS}
-    with open_text(path) as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise TaskDataError(f"{path}:1: missing column(s) {missing}; a Genomic Benchmarks "
-                                f"slice table has {','.join(required)}")
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            if row["dataset"] != spec.name:
-                raise TaskDataError(f"{where}: row of dataset {row['dataset']!r}, not task "
-                                    f"{spec.name!r}; use the slice file of this task")
-            if row["split"] not in SPLITS:
-                raise TaskDataError(f"{where}: split {row['split']!r} is not one of {SPLITS}")
-            if row["label_name"] not in spec.classes:
-                raise TaskDataError(f"{where}: class {row['label_name']!r} is not one of the "
-                                    f"task's classes {list(spec.classes)}")
-            seq, value = check_row(row["seq"], spec.classes.index(row["label_name"]), spec,
-                                   where)
-            out[row["split"]][0].append(seq)
-            out[row["split"]][1].append(value)
+    for line, row in read_csv_rows(path, required, TaskDataError,
+                                   what="Genomic Benchmarks slice table"):
+        where = f"{path}:{line}"
+        if row["dataset"] != spec.name:
+            raise TaskDataError(f"{where}: row of dataset {row['dataset']!r}, not task "
+                                f"{spec.name!r}; use the slice file of this task")
+        if row["split"] not in SPLITS:
+            raise TaskDataError(f"{where}: split {row['split']!r} is not one of {SPLITS}")
+        if row["label_name"] not in spec.classes:
+            raise TaskDataError(f"{where}: class {row['label_name']!r} is not one of the "
+                                f"task's classes {list(spec.classes)}")
+        seq, value = check_row(row["seq"], spec.classes.index(row["label_name"]), spec, where)
+        out[row["split"]][0].append(seq)
+        out[row["split"]][1].append(value)
+    for split in SPLITS:
+        if not out[split][0]:
+            raise TaskDataError(f"{path}: no rows of the {split} split (column 'split'); "
+                                f"task {spec.name} needs train and test rows")
     return out, {"file": str(path)}, ""
-
-
-class _Reference:
-    """Random access to a FASTA: pyfaidx with an existing index, else small files in memory."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lengths: dict[str, int] = {}
-        fai = path.with_name(path.name + ".fai")
-        self.records: Mapping[str, Any]
-        if not fai.is_file() and path.stat().st_size <= IN_MEMORY_FASTA_BYTES:
-            try:
-                self.records = read_fasta(path)
-            except FastaError as err:
-                raise TaskDataError(str(err)) from err
-            return
-        import pyfaidx
-
-        try:
-            self.records = pyfaidx.Fasta(str(path), as_raw=True, rebuild=False,
-                                         build_index=not fai.is_file(),
-                                         sequence_always_upper=False)
-        except (OSError, ValueError, pyfaidx.FastaIndexingError,
-                pyfaidx.UnsupportedCompressionFormat) as err:
-            raise TaskDataError(
-                f"{path}: cannot open for random access ({err}); give an uncompressed or "
-                "bgzip-compressed FASTA with a .fai index beside it (`samtools faidx`, or "
-                "`ldarnet prepare-genome`)") from err
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.records
-
-    def names(self) -> list[str]:
-        return list(self.records.keys())
-
-    def length(self, name: str) -> int:
-        if name not in self._lengths:
-            self._lengths[name] = len(self.records[name])
-        return self._lengths[name]
-
-    def fetch(self, name: str, start: int, end: int) -> str:
-        return str(self.records[name][start:end])
-
-    def close(self) -> None:
-        close = getattr(self.records, "close", None)
-        if close is not None:
-            close()
 
 
 def _gb_class_files(spec: TaskSpec, root: Path, split: str) -> dict[str, Path]:
@@ -503,9 +449,8 @@ def _load_gb_intervals(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
                             "config/tasks.tsv must list them that way")
     metadata = root / "metadata.yaml"
     if metadata.is_file():
-        import yaml
-
-        declared = sorted((yaml.safe_load(metadata.read_text()) or {}).get("classes") or {})
+        data = read_yaml(metadata, "Genomic Benchmarks metadata", TaskSourceError) or {}
+        declared = sorted(data.get("classes") or {}) if isinstance(data, Mapping) else []
         if declared != sorted(spec.classes):
             raise _source_error(spec, f"{metadata} declares classes {declared}, the registry "
                                 f"{list(spec.classes)}; fix config/tasks.tsv")
@@ -514,7 +459,7 @@ def _load_gb_intervals(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
     if not isinstance(region_map, Mapping):
         raise _source_error(spec, "source key 'region_map' must map interval regions to "
                             "FASTA record names")
-    ref = _Reference(_existing_file(spec, "fasta", source["fasta"]))
+    ref = open_fasta(_existing_file(spec, "fasta", source["fasta"]))
     try:
         out, skipped, missing_regions = _fetch_intervals(spec, root, ref, contigs_only,
                                                          region_map)
@@ -525,7 +470,7 @@ def _load_gb_intervals(spec: TaskSpec, source: Mapping, seed: int) -> Loaded:
     return out, details, ""
 
 
-def _fetch_intervals(spec: TaskSpec, root: Path, ref: _Reference, contigs_only: bool,
+def _fetch_intervals(spec: TaskSpec, root: Path, ref: Fasta, contigs_only: bool,
                      region_map: Mapping) -> tuple[dict[str, Rows], dict, set[str]]:
     out: dict[str, Rows] = {}
     skipped: dict[str, dict[str, int]] = {}
@@ -569,25 +514,20 @@ def _fetch_intervals(spec: TaskSpec, root: Path, ref: _Reference, contigs_only: 
 def _interval_rows(path: Path) -> Iterator[tuple[str, str, int, int, str]]:
     """``(where, region, start, end, strand)`` of a Genomic Benchmarks interval file."""
     required = ("region", "start", "end", "strand")
-    with open_text(path) as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise TaskDataError(f"{path}:1: missing column(s) {missing}; interval files have "
-                                "id,region,start,end,strand")
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            try:
-                start, end = int(row["start"]), int(row["end"])
-            except (TypeError, ValueError):
-                raise TaskDataError(f"{where}: start/end {row['start']!r}/{row['end']!r} are "
-                                    "not integers") from None
-            if start < 0 or end < start:
-                raise TaskDataError(f"{where}: bad interval {start}-{end} (0-based, half-open)")
-            strand = (row["strand"] or "+").strip() or "+"
-            if strand not in ("+", "-"):
-                raise TaskDataError(f"{where}: strand {row['strand']!r} is not '+', '-' or empty")
-            yield where, row["region"], start, end, strand
+    for line, row in read_csv_rows(path, required, TaskDataError,
+                                   what="Genomic Benchmarks interval file"):
+        where = f"{path}:{line}"
+        try:
+            start, end = int(row["start"]), int(row["end"])
+        except (TypeError, ValueError):
+            raise TaskDataError(f"{where}: start/end {row['start']!r}/{row['end']!r} are "
+                                "not integers") from None
+        if start < 0 or end < start:
+            raise TaskDataError(f"{where}: bad interval {start}-{end} (0-based, half-open)")
+        strand = (row["strand"] or "+").strip() or "+"
+        if strand not in ("+", "-"):
+            raise TaskDataError(f"{where}: strand {row['strand']!r} is not '+', '-' or empty")
+        yield where, row["region"], start, end, strand
 
 
 def _load_derived(spec: TaskSpec, task: derived.DerivedTask) -> Loaded:
@@ -777,8 +717,9 @@ def build_task(spec: TaskSpec, source: Mapping, out_dir: str | Path, *,
         sequences, labels = loaded[split]
         if not sequences:
             raise TaskDataError(f"task {spec.name}: the {split} split of the source is empty "
-                                f"(format {fmt}); check the source files (and, for intervals, "
-                                "whether every region was skipped)")
+                                f"(format {fmt}, files {_source_files(source)}); check the "
+                                "source files (and, for intervals, whether every region was "
+                                "skipped)")
         full = TaskSplit(sequences, np.asarray(labels, dtype=np.int64))
         info: dict[str, Any] = {"rows_before_subsample": len(full),
                                 "counts_before_subsample": _class_counts(spec, full.labels)}

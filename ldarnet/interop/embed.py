@@ -34,56 +34,22 @@ import numpy as np
 import torch
 
 from ldarnet.data.atomic import remove, temp_path
-from ldarnet.data.fasta import HEADER, FastaError, FastaStream
+from ldarnet.data.fasta import iter_records
 from ldarnet.evaluation.classifier import collate, masked_mean
 from ldarnet.interop.errors import InteropError
 from ldarnet.model.ldarnet import LDARNet
 
 FORMATS = ("parquet", "npy")
-# IUPAC nucleotide codes: A C G T, N, and the ambiguity codes, which the tokenizer maps
-# to N. Letters that only occur in protein or RNA sequences are refused.
-DNA_LETTERS = frozenset(b"ACGTNRYKMSWBDHVacgtnrykmswbdhv")
 
 
 def read_dna_records(path: str | Path) -> list[tuple[str, str]]:
-    """``(name, sequence)`` of every record, in file order, checked to be DNA.
+    """``(name, sequence)`` of every record, in file order, read by the one FASTA reader.
 
-    Refused with one :class:`FastaError`/:class:`InteropError`: a file with no records,
-    a record without sequence, a duplicated name (the outputs are keyed by name), and a
-    character that is not an IUPAC nucleotide code (e.g. protein or a gap symbol).
+    Its policy refuses, with file and line: a file with no records, a record without
+    sequence, a duplicated name (the outputs are keyed by name), and a character that is
+    not an IUPAC nucleotide code (e.g. protein, RNA or a gap symbol).
     """
-    stream = FastaStream(path)
-    records: list[tuple[str, int, list[bytes]]] = []
-    seen: dict[str, int] = {}
-    for kind, value, line in stream:
-        if kind == HEADER:
-            name = str(value)
-            if name in seen:
-                raise InteropError(f"{path}:{line}: record name {name!r} repeats the record of "
-                                   f"line {seen[name]}; names must be unique (rename one)")
-            seen[name] = line
-            records.append((name, line, []))
-        else:
-            records[-1][2].append(bytes(value))  # type: ignore[arg-type]
-    if not records:
-        raise FastaError(f"{path}: no FASTA records found; the file is empty or not FASTA")
-    out = []
-    for name, line, parts in records:
-        sequence = b"".join(parts)
-        if not sequence:
-            raise InteropError(f"{path}:{line}: record {name!r} has no sequence; remove it or "
-                               "add its bases")
-        bad = sequence.translate(None, bytes(DNA_LETTERS))
-        if bad:
-            at = sequence.find(bad[:1])
-            raise InteropError(
-                f"{path}: record {name!r} (header on line {line}) has {bad[:1].decode()!r} at "
-                f"base {at + 1}, which is not a DNA letter; only A C G T N and the IUPAC "
-                "ambiguity codes (R Y K M S W B D H V) are accepted: is this a protein or "
-                "RNA file, or a gapped alignment?"
-            )
-        out.append((name, sequence.decode("ascii")))
-    return out
+    return [(record.name, record.sequence) for record in iter_records(path)]
 
 
 def resolve_device(device: str) -> torch.device:

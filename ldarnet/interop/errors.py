@@ -1,7 +1,9 @@
-"""The one error class of the interop commands (listed in ``ldarnet.cli.user_errors``)."""
+"""The one error class of the interop commands (an :class:`~ldarnet.errors.InputError`)."""
 
 from __future__ import annotations
 
+from ldarnet.errors import InputError
 
-class InteropError(ValueError):
+
+class InteropError(InputError):
     """Input an interop command cannot use: the message says what, where, and how to fix it."""

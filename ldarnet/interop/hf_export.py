@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ldarnet import __version__
+from ldarnet.errors import MissingInputError
 from ldarnet.interop.errors import InteropError
 from ldarnet.interop.outdir import atomic_directory, check_target
 from ldarnet.model.config import ModelConfig
@@ -48,7 +49,7 @@ def render_eval_table(path: str | Path) -> str:
     """Markdown for the card: a ``.tsv``/``.csv`` rendered as a table, a ``.md`` pasted."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"evaluation table {path} does not exist; pass a .tsv or .md "
+        raise MissingInputError(f"evaluation table {path} does not exist; pass a .tsv or .md "
                                 "written by the workflow (e.g. results/tables/nt_summary.tsv)")
     text = path.read_text()
     if path.suffix.lower() == ".md":

@@ -10,12 +10,11 @@ is an atomic rename) and the temporary is deleted on any error.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ldarnet.data.atomic import remove, temp_dir
 from ldarnet.interop.errors import InteropError
 
 
@@ -41,27 +40,20 @@ def atomic_directory(target: str | Path, force: bool = False) -> Iterator[Path]:
     """
     target = Path(target)
     check_target(target, force)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    os.chmod(tmp, 0o777 & ~_umask())
+    tmp = temp_dir(target)
     try:
         yield tmp
         old = None
         if target.exists():
             if any(target.iterdir()):
-                old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.",
-                                            suffix=".old"))
+                old = temp_dir(target, suffix=".old")
                 os.replace(target, old / "previous")
             else:
                 target.rmdir()
         os.replace(tmp, target)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            remove([old])
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove([tmp])
         raise
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -35,6 +35,7 @@ import torch
 
 from ldarnet import __version__
 from ldarnet.data.checksum import file_sha256
+from ldarnet.errors import MissingInputError
 from ldarnet.interop.errors import InteropError
 from ldarnet.interop.outdir import atomic_directory, check_target
 from ldarnet.model.config import REVERSE_PADDING_MODES, ModelConfig, config_from_dict
@@ -69,13 +70,26 @@ def _listing(names: list[str]) -> str:
 
 
 def _weights_only_reason(err: BaseException) -> str | None:
-    """The offending global of a ``weights_only`` refusal, or None for other load errors."""
+    """What a ``weights_only`` refusal refused (the offending global), or None for other errors.
+
+    torch words the refusal differently across versions (a ``WeightsUnpickler error:``
+    line; "Trying to load unsupported GLOBAL posix.system whose module posix is
+    blocked"; under torch 2.13 sometimes an empty reason, printed as "()"): the global's
+    name is looked for anywhere in the text, and a reason is never left empty.
+    """
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
     if "Weights only load failed" not in text and "WeightsUnpickler" not in text:
         return None
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    if found:
+        blocked = re.search(r"module ([\w.]+) is blocked", text)
+        return (f"the pickle needs {found.group(1)}"
+                + (f", from the blocked module {blocked.group(1)}" if blocked else ""))
     match = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
-    reason = match.group(1) if match else text.splitlines()[0]
-    return reason.split(" Please use")[0].strip()
+    reason = (match.group(1) if match else "").split(" Please use")[0].strip()
+    if reason.strip("() ."):
+        return reason
+    return f"torch.load refused it ({type(err).__name__}) without naming the object"
 
 
 def _looks_like_torch_save(path: Path) -> bool:
@@ -90,7 +104,7 @@ def load_release_payload(path: str | Path) -> dict[str, Any]:
     """The dict saved in a release checkpoint, loaded with ``weights_only=True`` only."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; download model_ckpt_110m.pt "
+        raise MissingInputError(f"checkpoint {path} does not exist; download model_ckpt_110m.pt "
                                 "from the HuggingFace repository darlednik/LDARNet-110M")
     if not path.is_file():
         raise InteropError(f"{path} is not a file; pass the release's .pt checkpoint file")

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ldarnet.errors import InputError
 from ldarnet.model.layout import LayoutError, layout_depth, parse_layout_string, validate_layout
-from ldarnet.yaml_config import read_yaml
+from ldarnet.yaml_config import check_fields, read_yaml
 
 BOUNDARY_KINDS = ("learned", "fixed_grid", "random")
 REVERSE_PADDING_MODES = ("exact", "release")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A model configuration that cannot describe a valid LDARNet."""
 
 
@@ -149,7 +150,8 @@ def _per_stage(value: Any, n: int, where: str, kind: type = int) -> tuple:
     out = []
     for i, v in enumerate(values):
         if isinstance(v, bool) or not isinstance(v, int | float) or (kind is int and v != int(v)):
-            raise ConfigError(f"{where}[{i}]: expected {kind.__name__}, got {v!r}")
+            raise ConfigError(f"{where}[{i}]: expected "
+                              f"{'an integer' if kind is int else 'a number'}, got {v!r}")
         out.append(kind(v))
     return tuple(out)
 
@@ -159,6 +161,8 @@ def config_from_dict(data: dict[str, Any], source: str = "model config") -> Mode
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
     _check_keys(data, ModelConfig, source)
+    check_fields(data, ModelConfig, source, ConfigError,
+                 skip=("d_model", "d_intermediate", *_SECTIONS))
     data = dict(data)
     if "arch_layout" not in data:
         raise ConfigError(f"{source}: missing required key 'arch_layout' (e.g. [m3t1, [M10], m4])")
@@ -171,6 +175,8 @@ def config_from_dict(data: dict[str, Any], source: str = "model config") -> Mode
         if not isinstance(section, dict):
             raise ConfigError(f"{source}: {key} must be a mapping, got {section!r}")
         _check_keys(section, cls, f"{source}: {key}")
+        check_fields(section, cls, source, ConfigError, prefix=f"{key}.",
+                     skip=("num_heads", "rotary_emb_dim", "window_size", "target_ratio"))
         section = dict(section)
         if key == "attn":
             for name in ("num_heads", "rotary_emb_dim", "window_size"):
@@ -189,8 +195,6 @@ def config_from_dict(data: dict[str, Any], source: str = "model config") -> Mode
     try:
         return ModelConfig(**data)
     except ConfigError as err:
-        raise ConfigError(f"{source}: {err}") from None
-    except TypeError as err:  # wrong type for a scalar field
         raise ConfigError(f"{source}: {err}") from None
 
 

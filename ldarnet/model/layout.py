@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ldarnet.errors import InputError
+
 _TOKEN = re.compile(r"([mMtT])(\d+)")
 
 
-class LayoutError(ValueError):
+class LayoutError(InputError):
     """An ``arch_layout`` that does not follow the grammar."""
 
 

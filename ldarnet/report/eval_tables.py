@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ldarnet.data.atomic import write_text
 from ldarnet.data.csv_table import read_csv_rows
+from ldarnet.errors import InputError
 from ldarnet.evaluation.registry import TaskSpec
 from ldarnet.report.tables import markdown_table, write_tsv
 
@@ -30,7 +31,7 @@ NT_GROUP_TITLES = {
 }
 
 
-class TableError(ValueError):
+class TableError(InputError):
     """A baseline file or a summary that cannot be rendered."""
 
 

@@ -9,51 +9,34 @@ coordinate ~69 bp away.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ldarnet.analysis.junctions import Exon, read_exon_table
 from ldarnet.analysis.tracks import TrackError, read_bedgraph, read_boundaries
-from ldarnet.data.genome import open_genome
+from ldarnet.data.annotation import read_annotation
+from ldarnet.data.fasta import open_genome
 from ldarnet.report.figures import save_figure
 
 _BASE_COLOURS = {"A": "#2ca02c", "C": "#1f77b4", "G": "#ff7f0e", "T": "#d62728"}
 
 
-def gene_tss(exons: list[Exon], gene: str) -> tuple[str, int, str]:
-    """(contig, 0-based TSS, strand) of ``gene``: the most common first-exon start."""
-    starts: dict[str, tuple[str, int, str]] = {}
-    for e in exons:
-        if e.gene != gene:
-            continue
-        tss = e.start if e.strand == "+" else e.end - 1
-        known = starts.get(e.transcript)
-        if known is None or (tss < known[1] if e.strand == "+" else tss > known[1]):
-            starts[e.transcript] = (e.contig, tss, e.strand)
-    if not starts:
-        names = sorted({e.gene for e in exons})
-        raise TrackError(f"gene {gene!r} is not in the annotation ({len(names)} genes, e.g. "
-                         f"{', '.join(names[:8])})")
-    return Counter(starts.values()).most_common(1)[0][0]
-
-
 def plot_locus(bedgraph: str | Path, bed: str | Path, fasta_path: str | Path,
                exons_path: str | Path, gene: str, out: str | Path, flank: int = 150) -> dict:
     """Write the figure of ``gene``'s TSS ±``flank`` bases; returns what was drawn."""
-    exons = read_exon_table(exons_path)
-    contig, tss, strand = gene_tss(exons, gene)
+    annotation = read_annotation(exons_path)
+    exons = annotation.require_exons()
+    contig, tss, strand = annotation.gene_tss(gene)
     fasta = open_genome(fasta_path)
-    length = len(fasta[contig])
+    length = fasta.length(contig)
     lo, hi = max(0, tss - flank), min(length, tss + flank + 1)
     prob = read_bedgraph(bedgraph, contig, length)[lo:hi]
     if np.isnan(prob).any():
         raise TrackError(f"{contig}:{lo}-{hi} around {gene} is not (fully) segmented in "
                          f"{bedgraph}; segment that region first")
     boundary = read_boundaries(bed, contig, length)[lo:hi]
-    seq = str(fasta[contig][lo:hi]).upper()
+    seq = fasta.fetch(contig, lo, hi).upper()
     x = np.arange(lo, hi)
     fig, (ax, ax_exon) = plt.subplots(2, 1, figsize=(13, 3.8), sharex=True,
                                       gridspec_kw={"height_ratios": [4, 1]})

@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 
 from ldarnet.data.atomic import write_text
+from ldarnet.errors import InputError
 
 START = "<!-- claims:start (make results-doc; do not edit by hand) -->"
 END = "<!-- claims:end -->"
 
 
-class ResultsDocError(ValueError):
+class ResultsDocError(InputError):
     """The document has no marker pair, or the table is missing."""
 
 

@@ -22,33 +22,37 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, load_model, save_file, save_model
 
 from ldarnet.data.atomic import temp_path, write_json
+from ldarnet.model.weights import WeightsError, load_module, load_tensors, save_module, save_tensors
+
+# A checkpoint that is missing, truncated, damaged or from another run: the one error of
+# weights files (ldarnet.model.weights), under the name the training code has always used.
+CheckpointError = WeightsError
 
 
 def _shareable(path: Path) -> None:
-    """Give a file safetensors wrote the mode a plain ``open`` would have (0666 - umask).
+    """Give a weights file the mode a plain ``open`` would have (0666 - umask).
 
     safetensors creates its files readable by the owner only (0600); weights in a shared
     project directory must be readable by the project's group like every other output.
+    (ldarnet.model.weights writes with a plain ``open``; this keeps the guarantee explicit.)
     """
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(path, 0o666 & ~mask)
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, truncated, or from another run."""
-
-
 def save_model_file(model: torch.nn.Module, path: str | Path) -> None:
-    """Model weights to safetensors atomically (tied parameters stored once)."""
+    """Model weights to safetensors atomically (tied parameters stored once).
+
+    Byte-reproducible, with the sha256 of every tensor in the header, and refused when a
+    weight is not finite (:mod:`ldarnet.model.weights`).
+    """
     path = Path(path)
     tmp = temp_path(path)
     try:
-        save_model(_unwrap(model), str(tmp))
+        save_module(_unwrap(model), tmp, target=path)
         _shareable(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -57,19 +61,8 @@ def save_model_file(model: torch.nn.Module, path: str | Path) -> None:
 
 
 def load_model_file(model: torch.nn.Module, path: str | Path) -> None:
-    """Load weights saved by :func:`save_model_file`; a mismatch is a clear error."""
-    try:
-        missing, unexpected = load_model(_unwrap(model), str(path), strict=False)
-    except (SafetensorError, OSError, RuntimeError) as err:
-        raise CheckpointError(
-            f"cannot read model weights {path} (truncated, corrupt, or another "
-            f"architecture): {err}"
-        ) from None
-    if missing or unexpected:
-        raise CheckpointError(
-            f"model weights {path} do not fit this architecture: missing {sorted(missing)[:5]}, "
-            f"unexpected {sorted(unexpected)[:5]}"
-        )
+    """Load weights saved by :func:`save_model_file`, verified; a mismatch is a clear error."""
+    load_module(_unwrap(model), path)
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -111,10 +104,12 @@ def save_state(run_dir: str | Path, step: int, model: torch.nn.Module,
     name = f"step_{step:08d}"
     final = state_dir / name
     tmp = state_dir / f"{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in state_dir.glob("step_*.tmp"):  # a state write killed mid-way, any step
+        shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
-    save_model(_unwrap(model), str(tmp / "model.safetensors"))
-    save_file(_optimizer_tensors(model, optimizer), str(tmp / "optimizer.safetensors"))
+    save_module(_unwrap(model), tmp / "model.safetensors")
+    save_tensors(_optimizer_tensors(model, optimizer), tmp / "optimizer.safetensors",
+                 finite=False)
     for written in ("model.safetensors", "optimizer.safetensors"):
         _shareable(tmp / written)
     (tmp / "meta.json").write_text(json.dumps({**meta, "step": step}, indent=2) + "\n")
@@ -173,8 +168,8 @@ def load_state(state_dir: Path, model: torch.nn.Module, optimizer: torch.optim.O
         )
     load_model_file(model, state_dir / "model.safetensors")
     try:
-        tensors = load_file(str(state_dir / "optimizer.safetensors"))
-    except (SafetensorError, OSError) as err:
+        tensors, _ = load_tensors(state_dir / "optimizer.safetensors", finite=False)
+    except WeightsError as err:
         raise CheckpointError(f"optimizer state in {state_dir} is truncated or corrupt: {err}; "
                               f"delete {state_dir.parent} to start over") from None
     _restore_optimizer(model, optimizer, tensors)

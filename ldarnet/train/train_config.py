@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ldarnet.yaml_config import read_yaml
+from ldarnet.errors import InputError
+from ldarnet.yaml_config import check_fields, read_yaml
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(InputError):
     """A pretraining config that cannot describe a run."""
 
 
@@ -118,21 +119,15 @@ def train_config_from_dict(data: dict[str, Any], source: str = "pretrain config"
             f"{source}: unknown key(s) {', '.join(map(repr, unknown))}; known: "
             f"{', '.join(sorted(known))}"
         )
+    check_fields(data, PretrainConfig, source, TrainConfigError)
     data = dict(data)
     if "steps" in data and "tokens" not in data:
         data["tokens"] = None  # a step budget replaces the default token budget
     if "betas" in data:
         data["betas"] = tuple(data["betas"])
-    for name in ("lr", "eps", "weight_decay", "tokens"):
-        if isinstance(data.get(name), str):
-            raise TrainConfigError(
-                f"{source}: {name}={data[name]!r} is text; write floats with a dot (1.0e-5)"
-            )
     try:
         return PretrainConfig(**data)
     except TrainConfigError as err:
-        raise TrainConfigError(f"{source}: {err}") from None
-    except TypeError as err:
         raise TrainConfigError(f"{source}: {err}") from None
 
 

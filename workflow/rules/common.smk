@@ -27,11 +27,13 @@ from ldarnet.evaluation.registry import load_registry
 from ldarnet.evaluation.remote_sources import load_remote_sources
 from ldarnet.evaluation.source_config import is_remote, load_sources, source_inputs, task_source
 from ldarnet.interop.checkpoint_source import checkpoint_cache, is_checkpoint_entry
-from ldarnet.pipeline import check_config, lr_label
+from ldarnet.pipeline import check_config, check_schema, lr_label
 from ldarnet.preflight import preflight_rule_params
 
+# One short message naming the config file and the key, before Snakemake's own (long) one.
+check_schema(config, workflow.source_path("../schemas/config.schema.yaml"), workflow.configfiles)
 validate(config, schema="../schemas/config.schema.yaml")
-check_config(config, workflow.basedir)
+check_config(config, workflow.basedir, workflow.configfiles)
 check_test_mode(config)
 
 GENOME = config["genome"]
