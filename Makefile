@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Workflow rules call the `ldarnet` command: make the project's environment first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test lint bench setup system-deps clean results-doc
+.PHONY: demo test test-kernels lint bench setup system-deps clean results-doc
 
 setup: $(STAMP)
 
@@ -53,6 +53,25 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+
+# The CUDA backend's wrappers with mamba-ssm's real Triton kernels, on CPU under Triton's
+# interpreter (docs/cuda.md). Installs the optional `kernels-cpu` extra and mamba-ssm as
+# pure Python (no CUDA build, no prebuilt-wheel download) into .venv; never part of
+# `make setup`/`make test`/`make demo`. TRITON_INTERPRET must be set when the process
+# starts, so the tier runs as its own pytest process.
+MAMBA_SSM_VERSION := 2.3.2.post1
+KERNELS_STAMP := $(VENV)/.kernels-cpu-installed
+
+$(KERNELS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,kernels-cpu]'
+	MAMBA_FORCE_BUILD=TRUE MAMBA_SKIP_CUDA_BUILD=TRUE $(BIN)/python -m pip install --quiet \
+	  --no-build-isolation --no-deps mamba-ssm==$(MAMBA_SSM_VERSION)
+	@touch $@
+
+test-kernels: $(KERNELS_STAMP)
+	@start=$$(date +%s); \
+	TRITON_INTERPRET=1 $(BIN)/pytest -q tests/test_kernels_interpreter.py && \
+	echo "kernel tier finished in $$(( $$(date +%s) - start )) s"
 
 # Paste the last run's paper-vs-this table (results/tables/claims.md) into docs/results.md.
 results-doc: $(STAMP)
