@@ -132,3 +132,42 @@ def test_router_float32_guard_is_bit_identical_without_autocast() -> None:
     got = router(hidden, torch.ones(2, 50, dtype=torch.bool)).boundary_prob
     assert torch.equal(got, boundary_probability(router.q_proj_layer(hidden),
                                                  router.k_proj_layer(hidden)))
+
+
+# The precision table of docs/model.md ("Precision"): the dtype each component returns
+# under bf16 autocast on the torch path. bf16 entries are what autocast makes of their
+# matmuls; float32 entries are the guarded ones (and the fp32 residual stream).
+AUTOCAST_OUTPUT_DTYPES = {
+    "Embedding": torch.float32,
+    "RMSNorm": torch.float32,  # pre-norms and final norms read the fp32 residual stream
+    "BiMamba2": torch.bfloat16,
+    "GatedRMSNorm": torch.bfloat16,  # float32 statistics, output in the mixer's dtype
+    "SlidingWindowAttention": torch.bfloat16,
+    "SwiGLU": torch.bfloat16,
+    "Stack": torch.float32,
+    "RoutingModule": torch.float32,
+    "Stage": torch.float32,
+}
+
+
+def test_component_dtypes_under_bf16_autocast_are_the_documented_ones() -> None:
+    model = _learned_tiny_model()
+    seen: dict[str, set] = {}
+
+    def record(module, args, out):
+        value = out.boundary_prob if hasattr(out, "boundary_prob") else out
+        value = value[0] if isinstance(value, tuple) else value
+        seen.setdefault(type(module).__name__, set()).add(value.dtype)
+
+    for module in model.modules():
+        if type(module).__name__ in AUTOCAST_OUTPUT_DTYPES:
+            module.register_forward_hook(record)
+    model.hierarchy.residual_proj.register_forward_hook(
+        lambda m, a, out: seen.setdefault("residual_proj", set()).add(out.dtype))
+    model.lm_head.register_forward_hook(
+        lambda m, a, out: seen.setdefault("lm_head", set()).add(out.dtype))
+    with _bf16_autocast():
+        model(_ids([90, 64]))
+    expected = {name: {dtype} for name, dtype in AUTOCAST_OUTPUT_DTYPES.items()}
+    expected |= {"residual_proj": {torch.float32}, "lm_head": {torch.bfloat16}}
+    assert seen == expected
