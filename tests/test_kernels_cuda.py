@@ -4,9 +4,13 @@ Two kinds of tests live here:
 
 - CPU tests (always run): the registry and the ``LDARNET_KERNELS`` switch behave; asking
   for ``cuda`` where it cannot run is a clear error; importing ``kernels_cuda`` without a
-  GPU or kernel packages registers nothing and raises nothing; and the wrappers' own
-  plumbing (layout changes, head splitting, unpad → varlen → repad) is checked with the
-  kernels replaced by reference stand-ins, so only the kernels themselves stay unverified
+  GPU or kernel packages registers nothing and raises nothing; the production gate sends
+  CPU tensors to the reference and never registers under ``TRITON_INTERPRET``; and the
+  backend's own wrappers (``make_backend``: layout changes, head splitting, unpad →
+  varlen → repad) are driven with references of the kernels' documented semantics and
+  input checks in place of the extension functions. mamba-ssm's real Triton kernels run
+  through the same wrappers on CPU in tests/test_kernels_interpreter.py
+  (``make test-kernels``); only the CUDA extensions and compiled GPU code stay unverified
   on a CPU machine.
 - GPU tests (skipped unless CUDA and the kernel packages are present): every fast kernel
   against the reference on the same GPU, padded variable-length batches, and the tiny
