@@ -9,18 +9,38 @@ STAMP := $(VENV)/.installed
 # Workflow rules call the `ldarnet` command: make the project's environment first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test test-kernels lint bench setup system-deps clean results-doc
+.PHONY: demo test test-kernels lint bench setup system-deps clean results-doc slurm-profile
 
 setup: $(STAMP)
 
-# Re-install when the package metadata changes; torch is pinned in pyproject.toml so that
-# a fresh machine gets the CPU build (see docs/cluster.md for GPU clusters).
+# Re-install when the package metadata changes. torch is installed first at the version
+# the tests run on (here the CPU build from the local wheel), so that the package's torch
+# range is already satisfied and pip downloads no other build (docs/cluster.md).
+TORCH_VERSION ?= 2.13.0
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet 'torch==$(TORCH_VERSION)'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+# Make the project's SLURM profile your `slurm` profile, so that `snakemake --profile slurm`
+# finds it from any directory: a link ~/.config/snakemake/slurm -> workflow/profiles/slurm.
+# A `slurm` profile you already have is left alone and used as it is (docs/cluster.md).
+SNAKEMAKE_PROFILES ?= $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/snakemake
+slurm-profile:
+	@dest="$(SNAKEMAKE_PROFILES)/slurm"; src="$(CURDIR)/workflow/profiles/slurm"; \
+	if [ -L "$$dest" ] && [ "$$(readlink "$$dest")" = "$$src" ]; then \
+	  echo "$$dest already links to $$src"; \
+	elif [ -e "$$dest" ] || [ -L "$$dest" ]; then \
+	  echo "you already have a slurm profile: $$dest"; \
+	  echo "it is used as it is; the rules carry their own GPU, CPU, memory and time requests"; \
+	  echo "(docs/cluster.md: 'Your own profile')"; \
+	else \
+	  mkdir -p "$(SNAKEMAKE_PROFILES)" && ln -s "$$src" "$$dest" && \
+	  echo "linked $$dest -> $$src: run 'snakemake --profile slurm all' from $(CURDIR)"; \
+	fi
 
 # bedtools (used through pybedtools by the genome and boundary stages) comes from the
 # system: installed with apt when missing and running as root, otherwise explained.
@@ -59,8 +79,10 @@ test: lint
 # pure Python (no CUDA build, no prebuilt-wheel download) into .venv; never part of
 # `make setup`/`make test`/`make demo`. TRITON_INTERPRET must be set when the process
 # starts, so the tier runs as its own pytest process.
-MAMBA_SSM_VERSION := 2.3.2.post1
-KERNELS_STAMP := $(VENV)/.kernels-cpu-installed
+# The mamba-ssm of the GPU environment (the `cuda` extra, envs/ldarnet-cuda.yaml).
+MAMBA_SSM_VERSION := 2.2.5
+# Keyed by the version: changing it reinstalls.
+KERNELS_STAMP := $(VENV)/.kernels-cpu-mamba-ssm-$(MAMBA_SSM_VERSION)
 
 $(KERNELS_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,kernels-cpu]'

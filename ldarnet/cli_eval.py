@@ -149,18 +149,38 @@ def _cmd_select_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kept_result(path: Path, key: dict) -> dict | None:
+    """A result of exactly these inputs that another job wrote while this one waited."""
+    if not path.is_file():
+        return None
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return result if result.get("key") == key else None
+
+
 def _cmd_finetune_cv(args: argparse.Namespace) -> int:
-    from ldarnet.evaluation.protocol import run_cv
+    from ldarnet.data.runlock import exclusive
+    from ldarnet.evaluation.protocol import cv_key, discard_partial_folds, run_cv
 
     spec = _spec(args)
     selected = read_result(args.selected)
     cfg = _finetune_config(args, float(selected["lr"]), int(selected["batch_size"]), args.seed)
-    out_dir = Path(args.out).parent
-    result = run_cv(args.task_dir, spec, _backbone_loader(args.model, cfg.device), cfg,
-                    n_splits=args.n_splits, out_dir=out_dir, progress=not args.no_progress,
-                    log=_log)
-    result["selected"] = args.selected
-    write_result(args.out, result)
+    out, out_dir = Path(args.out), Path(args.out).parent
+    with exclusive(out_dir, log=_log):
+        key = cv_key(args.model, args.task_dir, cfg, args.n_splits)
+        result = _kept_result(out, key)
+        if result is not None:
+            _log(f"{out}: written by another job of the same inputs while this one waited; "
+                 "kept")
+        else:
+            result = run_cv(args.task_dir, spec, _backbone_loader(args.model, cfg.device),
+                            cfg, n_splits=args.n_splits, out_dir=out_dir, key=key,
+                            progress=not args.no_progress, log=_log)
+            result["selected"] = args.selected
+            write_result(args.out, result)
+            discard_partial_folds(out_dir)
     mcc = result["test"]["mcc"]
     print(f"{args.out}: {spec.name} seed {args.seed}: test MCC {mcc['mean']:.4f} ± "
           f"{mcc['ci95']:.4f} over {mcc['n']} folds")

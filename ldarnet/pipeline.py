@@ -174,25 +174,6 @@ def _check_evaluation(config: dict[str, Any], root: Path) -> None:
         )
 
 
-SLURM_VARIABLES = ("LDARNET_SLURM_ACCOUNT", "LDARNET_SLURM_PARTITION")
-
-
-def check_slurm_environment(executor: str, environ: dict[str, str]) -> None:
-    """Refuse a SLURM run whose site variables are unset (the profile reads them).
-
-    Account auto-detection fails on many clusters, so the profile never guesses: it
-    passes these variables to sbatch, and an unset one would reach sbatch as literal text.
-    """
-    if executor != "slurm":
-        return
-    missing = [name for name in SLURM_VARIABLES if not environ.get(name)]
-    if missing:
-        raise WorkflowConfigError(
-            f"SLURM run: set {' and '.join(missing)} (e.g. export LDARNET_SLURM_ACCOUNT=myproj "
-            "LDARNET_SLURM_PARTITION=cpu); see docs/cluster.md"
-        )
-
-
 def _check_ablation(config: dict[str, Any], root: Path) -> None:
     """Arms are model entries with non-learned boundaries; the reference is pretrained."""
     ab = config["ablation"]

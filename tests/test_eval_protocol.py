@@ -18,7 +18,8 @@ from ldarnet.cli import main
 from ldarnet.data.atomic import write_json
 from ldarnet.evaluation.finetune import FinetuneConfig
 from ldarnet.evaluation.protocol import (
-    ProtocolError,
+    cv_key,
+    discard_partial_folds,
     fold_path,
     run_cv,
     run_grid_point,
@@ -94,24 +95,46 @@ def test_grid_never_reads_the_test_split(task_dir: Path, tmp_path: Path) -> None
     assert (chosen["lr"], chosen["batch_size"]) == (best["lr"], best["batch_size"])
 
 
-def test_cv_resumes_finished_folds(task_dir: Path, tmp_path: Path) -> None:
+def _key(task_dir: Path, tmp_path: Path, weights: bytes = b"weights v1", **settings) -> dict:
+    checkpoint = tmp_path / "model.safetensors"
+    checkpoint.write_bytes(weights)
+    return cv_key(checkpoint, task_dir, _settings(**settings), 2)
+
+
+def test_cv_resumes_only_an_interrupted_run_of_the_same_inputs(task_dir: Path,
+                                                                 tmp_path: Path) -> None:
     out = tmp_path / "cv"
-    first = run_cv(task_dir, SPEC, _backbone, _settings(), n_splits=2, out_dir=out,
+    key = _key(task_dir, tmp_path)
+    first = run_cv(task_dir, SPEC, _backbone, _settings(), n_splits=2, out_dir=out, key=key,
                    progress=False, log=lambda _: None)
     assert [f["fold"] for f in first["folds"]] == [0, 1]
-    assert first["test"]["mcc"]["n"] == 2
+    assert first["test"]["mcc"]["n"] == 2 and first["key"] == key
     for fold in first["folds"]:
         assert fold["test"] is not None and -1.0 <= fold["test"]["mcc"] <= 1.0
     fold_path(out, 1).unlink()  # as if the job had been killed during fold 1
     messages: list[str] = []
-    again = run_cv(task_dir, SPEC, _backbone, _settings(), n_splits=2, out_dir=out,
+    again = run_cv(task_dir, SPEC, _backbone, _settings(), n_splits=2, out_dir=out, key=key,
                    progress=False, log=messages.append)
-    assert "already finished" in messages[0] and "fold 1: test MCC" in messages[-1]
+    assert "interrupted attempt" in messages[0] and "fold 1: test MCC" in messages[-1]
     assert any(m.startswith("epoch 1:") for m in messages)  # per-epoch lines reach the log
     assert again["folds"] == first["folds"]  # the rerun fold is bit-identical
-    with pytest.raises(ProtocolError, match="other settings"):
-        run_cv(task_dir, SPEC, _backbone, _settings(lr=1e-4), n_splits=2, out_dir=out,
-               progress=False, log=lambda _: None)
+    # other weights (e.g. a re-pretrained arm): no fold is reused, both are fine-tuned again
+    messages.clear()
+    other = _key(task_dir, tmp_path, weights=b"weights v2")
+    assert other["checkpoint_sha256"] != key["checkpoint_sha256"]
+    run_cv(task_dir, SPEC, _backbone, _settings(), n_splits=2, out_dir=out, key=other,
+           progress=False, log=messages.append)
+    assert sum("checkpoint_sha256 differ" in m for m in messages) == 2
+    assert not any("interrupted attempt" in m for m in messages)
+    # another learning rate: likewise
+    messages.clear()
+    run_cv(task_dir, SPEC, _backbone, _settings(lr=1e-4), n_splits=2, out_dir=out,
+           key=_key(task_dir, tmp_path, weights=b"weights v2", lr=1e-4), progress=False,
+           log=messages.append)
+    assert sum("settings differ" in m for m in messages) == 2
+    # a finished job leaves no partial folds behind, so its rerun fine-tunes again
+    discard_partial_folds(out)
+    assert not fold_path(out, 0).parent.exists()
 
 
 def test_summary_pools_seeds_and_folds() -> None:
@@ -155,7 +178,9 @@ def test_commands_from_task_to_table(task_dir: Path, tmp_path: Path) -> None:
     cv = tmp_path / "cv" / "seed1" / "result.json"
     assert main(["finetune-cv", "enhancers", *common, "--selected", str(selected),
                  "--seed", "1", "--out", str(cv)]) == 0
-    assert (cv.parent / "fold0.json").is_file() and (cv.parent / "fold1.json").is_file()
+    # the finished job keeps its folds in result.json only: a rerun fine-tunes again
+    folds = json.loads(cv.read_text())["folds"]
+    assert [f["fold"] for f in folds] == [0, 1] and not (cv.parent / "partial").exists()
     summary = tmp_path / "summary.json"
     assert main(["eval-summary", "--cv", str(cv), "--selected", str(selected), "--task-dir",
                  str(task_dir), "--model-name", "tiny", "--out", str(summary)]) == 0

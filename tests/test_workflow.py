@@ -9,10 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-import shutil
-import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,33 +17,25 @@ import yaml
 from snakemake.utils import validate
 
 from conftest import ROOT
-from ldarnet.pipeline import WorkflowConfigError, check_config, check_slurm_environment, lr_label
+from ldarnet.pipeline import WorkflowConfigError, check_config, lr_label
+from snakemake_runs import (
+    SITE,
+    SNAKEMAKE,
+    VENV_BIN,
+    job_stats,
+    profile_home,
+    snakemake,
+    stub_slurm,
+    workflow_copy,
+)
 
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+_snakemake = snakemake
+_job_stats = job_stats
 
 
 def _load(name: str) -> dict:
     return yaml.safe_load((ROOT / "config" / name).read_text())
-
-
-def _snakemake(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 120):
-    return subprocess.run(
-        [SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def _job_stats(output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run as {rule: count}."""
-    block = output.split("Job stats:", 1)[1]
-    counts = {}
-    for line in block.splitlines()[3:]:
-        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not match:
-            break
-        counts[match.group(1)] = int(match.group(2))
-    return counts
 
 
 # --------------------------------------------------------------------------- schema
@@ -145,9 +134,10 @@ def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------- dry runs
-def test_paper_dag_with_the_slurm_profile_exact_command() -> None:
-    """`snakemake --profile slurm all` from the repository root (dry run)."""
-    proc = _snakemake("--profile", "slurm", "all", "-n")
+def test_paper_dag_with_the_slurm_profile_exact_command(tmp_path: Path) -> None:
+    """`snakemake --profile slurm all` from the repository root (dry run), after
+    `make slurm-profile` (which links $XDG_CONFIG_HOME/snakemake/slurm to the profile)."""
+    proc = _snakemake("--profile", "slurm", "all", "-n", env=profile_home(tmp_path, ROOT))
     assert proc.returncode == 0, proc.stderr
     assert "Using profile slurm" in proc.stdout + proc.stderr
     stats = _job_stats(proc.stdout)
@@ -167,17 +157,22 @@ def test_paper_dag_with_the_slurm_profile_exact_command() -> None:
                      "paper_claims": 1, "total": 2035}
     assert "--valid-contigs chr20 --test-contigs chr21" in proc.stdout
     assert "--window 4096" in proc.stdout
-    # 4 GPUs: one process per GPU through torchrun, on the 110M model
-    assert "torchrun --standalone --nproc-per-node 4 --no-python ldarnet pretrain" in proc.stdout
+    # 4 GPUs: one process per GPU through torchrun, each with its share of the threads,
+    # under the run directory's one-writer lock, on the 110M model
+    assert ("ldarnet.data.runlock results/pretrain/ldarnet/seed1 -- env OMP_NUM_THREADS=8 "
+            in proc.stdout)
+    assert "-m torch.distributed.run --standalone --nproc-per-node 4 -m ldarnet pretrain" in (
+        proc.stdout)
     assert "config/models/ldarnet-110m.yaml" in proc.stdout
 
 
-def test_paper_dag_runs_every_rule() -> None:
+def test_paper_dag_runs_every_rule(tmp_path: Path) -> None:
     """`rule all` at paper scale reaches every rule of the workflow: no stage is orphaned."""
     rules = _snakemake("--list-rules")
     assert rules.returncode == 0, rules.stderr
     defined = {line.split()[0] for line in rules.stdout.splitlines() if line.strip()}
-    proc = _snakemake("--profile", "slurm", "all", "-n", "--quiet", "rules")
+    proc = _snakemake("--profile", "slurm", "all", "-n", "--quiet", "rules",
+                      env=profile_home(tmp_path, ROOT))
     assert proc.returncode == 0, proc.stderr
     scheduled = set(_job_stats(proc.stdout)) - {"total"}
     assert len(defined) >= 25 and defined == scheduled, defined ^ scheduled
@@ -201,7 +196,7 @@ def test_demo_dag() -> None:
                      "ablation_budget": 1, "ablation_flops": 1, "ablation_table": 1,
                      "paper_claims": 1, "all": 1, "total": 58}
     assert "--split-method bed" in proc.stdout
-    assert "torchrun" not in proc.stdout and "--device cpu" in proc.stdout
+    assert "torch.distributed.run" not in proc.stdout and "--device cpu" in proc.stdout
 
 
 def test_boundary_table_builds_start_codons_and_midpoint_view() -> None:
@@ -218,17 +213,17 @@ def test_boundary_table_builds_start_codons_and_midpoint_view() -> None:
     assert "--midpoint-stats results/boundaries/ldarnet/seed1/splice_midpoint/" in proc.stdout
 
 
-def test_single_target_builds_only_its_part() -> None:
-    proc = _snakemake("--profile", "slurm", "results/genome/hg38/genome.fa", "-n", "--forceall")
+def test_single_target_builds_only_its_part(tmp_path: Path) -> None:
+    proc = _snakemake("--profile", "slurm", "results/genome/hg38/genome.fa", "-n", "--forceall",
+                      env=profile_home(tmp_path, ROOT))
     assert proc.returncode == 0, proc.stderr
     assert _job_stats(proc.stdout) == {"download_genome": 1, "prepare_genome": 1, "total": 2}
 
 
-def test_one_table_builds_only_its_tasks() -> None:
+def test_one_table_builds_only_its_tasks(tmp_path: Path) -> None:
     """`snakemake results/tables/histone.tsv`: the 10 histone tasks and what they need."""
     proc = _snakemake("--profile", "slurm", "results/tables/histone.tsv", "-n", "--forceall",
-                      env={"LDARNET_SLURM_ACCOUNT": "p", "LDARNET_SLURM_PARTITION": "cpuq",
-                           "LDARNET_SLURM_GPU_PARTITION": "gpuq"})
+                      env={**SITE, **profile_home(tmp_path, ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert _job_stats(proc.stdout) == {
         "download_genome": 1, "prepare_genome": 1, "tile_genome": 1, "pretrain": 1,
@@ -250,48 +245,11 @@ def test_lint_is_clean() -> None:
 
 
 # ---------------------------------------------------------------- slurm submit lines
-def _workflow_copy(tmp_path: Path) -> Path:
-    """The workflow files in a scratch directory, so a real run leaves the repo clean."""
-    work = tmp_path / "repo"
-    work.mkdir()
-    for name in ("Snakefile", "workflow", "config", "resources", "envs"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, work / name, symlinks=True)
-        else:
-            shutil.copy(src, work / name)
-    (work / "slurm").symlink_to("workflow/profiles/slurm")
-    return work
-
-
-def _stub_slurm(tmp_path: Path) -> tuple[Path, Path]:
-    """sbatch/sacct/... stand-ins that record the submit line and report failure."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "sbatch.log"
-    scripts = {
-        "sbatch": f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\necho 4242\n',
-        "sacct": "#!/bin/sh\necho '4242|FAILED'\n",
-    }
-    for name in ("sacctmgr", "sshare", "scontrol", "sinfo", "squeue"):
-        scripts[name] = "#!/bin/sh\nexit 0\n"
-    for name, text in scripts.items():
-        path = bin_dir / name
-        path.write_text(text)
-        path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return bin_dir, log
-
-
 def _submit_line(work: Path, tmp_path: Path, target: str, configfile: str) -> str:
     """Run ``target`` with the slurm profile against stub sbatch/sacct; the sbatch line."""
-    bin_dir, log = _stub_slurm(tmp_path)
-    venv_bin = str(Path(sys.executable).parent)
-    env = {
-        "PATH": f"{bin_dir}:{venv_bin}:{os.environ['PATH']}",
-        "LDARNET_SLURM_ACCOUNT": "proj42",
-        "LDARNET_SLURM_PARTITION": "cpuq",
-        "LDARNET_SLURM_GPU_PARTITION": "gpuq",
-    }
+    bin_dir, log = stub_slurm(tmp_path)
+    env = {"PATH": f"{bin_dir}:{VENV_BIN}:{os.environ['PATH']}", **SITE,
+           **profile_home(tmp_path, work)}
     _snakemake(
         # targets before options that take several values (--configfile would swallow it)
         target, "--profile", "slurm",
@@ -303,7 +261,7 @@ def _submit_line(work: Path, tmp_path: Path, target: str, configfile: str) -> st
 
 
 def test_slurm_profile_submit_line(tmp_path: Path) -> None:
-    work = _workflow_copy(tmp_path)
+    work = workflow_copy(tmp_path)
     line = _submit_line(work, tmp_path, "results/genome/hg38-demo/genome.fa", "config/demo.yaml")
     assert "-A proj42" in line and "-p cpuq" in line
     assert "--mem 4000" in line and "-t 120" in line
@@ -313,8 +271,8 @@ def test_slurm_profile_submit_line(tmp_path: Path) -> None:
 
 
 def test_slurm_profile_gpu_submit_line(tmp_path: Path) -> None:
-    """A GPU rule: GPUs, CPUs per GPU, memory, time, GPU partition and account."""
-    work = _workflow_copy(tmp_path)
+    """A GPU rule: GPUs, CPUs per GPU, one node, memory, time, GPU partition and account."""
+    work = workflow_copy(tmp_path)
     config = _load("demo.yaml")
     config["pretrain"].update(gpus=2, cpus_per_gpu=6, mem_mb=64000, runtime=720,
                               config="config/pretrain/gpu.yaml")
@@ -322,35 +280,32 @@ def test_slurm_profile_gpu_submit_line(tmp_path: Path) -> None:
     train = _load("pretrain/demo.yaml")
     train.update(effective_batch=16)  # divisible by micro_batch x 2 GPUs
     (work / "config" / "pretrain" / "gpu.yaml").write_text(yaml.safe_dump(train))
-    venv_bin = str(Path(sys.executable).parent)
     # the genome stage for real (seconds), so that only the GPU job is left to submit
     local = _snakemake("results/genome/hg38-demo/windows/manifest.json", "--cores", "1",
                        "--configfile", "config/gpu.yaml", cwd=work,
-                       env={"PATH": f"{venv_bin}:{os.environ['PATH']}"})
+                       env={"PATH": f"{VENV_BIN}:{os.environ['PATH']}"})
     assert local.returncode == 0, local.stderr
     line = _submit_line(work, tmp_path, "results/pretrain/ldarnet/seed1/model.safetensors",
                         "config/gpu.yaml")
     assert "--comment rule_pretrain" in line
-    assert "--gpus=2" in line and "--cpus-per-gpu=6" in line
+    assert "--gpus=2" in line and "--cpus-per-gpu=6" in line and "--nodes=1" in line
     assert "--mem 64000" in line and "-t 720" in line
     assert "-p gpuq" in line and "-A proj42" in line
+    assert "--signal=USR1@60" in line  # the demo config's lead time before the time limit
     assert "--ntasks" not in line  # no tasks on GPU rules (the plugin's --ntasks-per-gpu trap)
 
 
-def test_slurm_run_without_site_variables_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(WorkflowConfigError, match="LDARNET_SLURM_ACCOUNT"):
-        check_slurm_environment("slurm", {"LDARNET_SLURM_PARTITION": "cpu"})
-    check_slurm_environment("local", {})  # other executors need nothing
-    # through the command line: refused before anything is submitted
-    work = _workflow_copy(tmp_path)
-    bin_dir, log = _stub_slurm(tmp_path)
+def test_slurm_run_with_unset_site_variables_is_refused(tmp_path: Path) -> None:
+    """Refused before anything is submitted, naming the variable (not sent as '$NAME')."""
+    work = workflow_copy(tmp_path)
+    bin_dir, log = stub_slurm(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LDARNET_SLURM")}
-    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    env.update(PATH=f"{bin_dir}:{env['PATH']}", **profile_home(tmp_path, work))
     proc = subprocess.run(
         [SNAKEMAKE, "results/genome/hg38-demo/genome.fa", "--profile", "slurm",
          "--configfile", "config/demo.yaml"],
         cwd=work, capture_output=True, text=True, timeout=120, env=env,
     )
     assert proc.returncode != 0
-    assert "set LDARNET_SLURM_ACCOUNT and LDARNET_SLURM_PARTITION" in proc.stderr
+    assert "LDARNET_SLURM_ACCOUNT is not set" in proc.stderr
     assert not log.exists()

@@ -7,8 +7,12 @@
 2. ``select_configuration`` (ldarnet.evaluation.selection) on the grid's validation MCCs.
 3. ``run_cv``: the selected configuration on every fold of ``KFold(k, shuffle, 42)`` for
    one seed; the official test split is the test set of every fold (spec 4.2). Each fold
-   is written to its own JSON as soon as it finishes and skipped when the job restarts,
-   so a pre-empted 10-fold job resumes where it stopped.
+   is written to its own JSON (``partial/foldK.json``) as soon as it finishes and skipped
+   when the job restarts, so a pre-empted 10-fold job resumes where it stopped. A fold is
+   reused only when its key (the checkpoint's sha256, the task files' sha256, the
+   selected configuration and every fine-tuning setting) equals this job's; the partial
+   folds are deleted once the job's result is written, so a rerun of a finished job
+   fine-tunes again.
 
 ``summarize_task`` pools the CV runs of all seeds into the numbers the tables print.
 """
@@ -17,11 +21,13 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ldarnet.data.atomic import write_json
+from ldarnet.data.checksum import file_sha256
 from ldarnet.evaluation.errors import EvaluationError
 from ldarnet.evaluation.finetune import FinetuneConfig, finetune_fold
 from ldarnet.evaluation.folds import kfold_splits
@@ -73,34 +79,52 @@ def run_grid_point(task_dir: str | Path, spec: TaskSpec,
             "val_mcc": sum(val_mcc) / len(val_mcc), "runs": runs}
 
 
+PARTIAL_DIR = "partial"
+
+
 def fold_path(out_dir: str | Path, fold: int) -> Path:
-    """Where fold ``fold`` of a CV job is written (and found again on restart)."""
-    return Path(out_dir) / f"fold{fold}.json"
+    """Where fold ``fold`` of an unfinished CV job is kept (and found again on restart)."""
+    return Path(out_dir) / PARTIAL_DIR / f"fold{fold}.json"
 
 
-def _finished_fold(path: Path, settings: Mapping[str, Any]) -> dict | None:
-    """A fold result that can be reused: complete and from the same settings."""
+def cv_key(checkpoint: str | Path, task_dir: str | Path, cfg: FinetuneConfig,
+           n_splits: int) -> dict[str, Any]:
+    """Everything a CV fold's result depends on: weights, task data, settings, folds."""
+    task_dir = Path(task_dir)
+    return {"checkpoint_sha256": file_sha256(checkpoint),
+            "train_sha256": file_sha256(task_dir / "train.csv"),
+            "test_sha256": file_sha256(task_dir / "test.csv"),
+            "n_splits": n_splits, "fold_seed": FOLD_SEED, "settings": _settings(cfg)}
+
+
+def _reusable_fold(path: Path, key: Mapping[str, Any], log: Callable[[str], None]
+                   ) -> dict | None:
+    """A fold result of an unfinished run of exactly these inputs, or None."""
     if not path.is_file():
         return None
     try:
         done = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None  # a damaged file is recomputed (writes are atomic, so this is rare)
-    if done.get("settings") != dict(settings):
-        raise ProtocolError(
-            f"{path} was computed with other settings ({done.get('settings')}) than this "
-            f"job ({dict(settings)}); delete the directory {path.parent} to start the "
-            "cross-validation again"
-        )
+    old = done.get("key") or {}
+    different = sorted(k for k in key if old.get(k) != key[k])
+    if different:
+        log(f"{path}: computed from other inputs ({', '.join(different)} differ); "
+            "fine-tuned again")
+        return None
     return done
 
 
 def run_cv(task_dir: str | Path, spec: TaskSpec, load_backbone: Callable[[], LDARNet],
            cfg: FinetuneConfig, n_splits: int, out_dir: str | Path,
-           progress: bool = True, log: Callable[[str], None] = print) -> dict:
-    """All folds of one seed: per-fold JSONs in ``out_dir``; finished folds are skipped."""
+           key: Mapping[str, Any], progress: bool = True,
+           log: Callable[[str], None] = print) -> dict:
+    """All folds of one seed; folds of an interrupted run with the same ``key`` are kept.
+
+    The caller writes the result and then calls :func:`discard_partial_folds`.
+    """
     task_dir, out_dir = Path(task_dir), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    fold_path(out_dir, 0).parent.mkdir(parents=True, exist_ok=True)
     train = read_split(task_dir / "train.csv", spec)
     test = read_split(task_dir / "test.csv", spec)
     splits = kfold_splits(len(train), n_splits, seed=FOLD_SEED)
@@ -108,24 +132,30 @@ def run_cv(task_dir: str | Path, spec: TaskSpec, load_backbone: Callable[[], LDA
     runs = []
     for k, (fit_idx, val_idx) in enumerate(splits):
         path = fold_path(out_dir, k)
-        done = _finished_fold(path, settings)
+        done = _reusable_fold(path, key, log)
         if done is not None:
-            log(f"{spec.name} fold {k}: already finished ({path}); kept")
+            log(f"{spec.name} fold {k}: finished by an interrupted attempt of this job "
+                f"({path}); kept")
             runs.append(done)
             continue
         log(f"{spec.name} seed {cfg.seed}: fold {k} of {n_splits}")
         result = finetune_fold(load_backbone, train.subset(fit_idx), train.subset(val_idx),
                                spec.num_classes, cfg, test=test, progress=progress, log=log)
-        run = {"fold": k, "settings": settings, **result.to_dict()}
+        run = {"fold": k, "key": dict(key), **result.to_dict()}
         write_json(path, run)
         log(f"{spec.name} fold {k}: test MCC {run['test']['mcc']:.4f} "
             f"(best epoch {run['best_epoch']}, stopped at {run['stop_epoch']})")
         runs.append(run)
-    return {"task": spec.name, **settings, "n_splits": n_splits,
+    return {"task": spec.name, **settings, "n_splits": n_splits, "key": dict(key),
             "test": {m: summarize([r["test"][m] for r in runs]) for m in METRICS},
             "folds": [{"fold": r["fold"], "test": r["test"], "val": r["val"],
                        "best_epoch": r["best_epoch"], "stop_epoch": r["stop_epoch"]}
                       for r in runs]}
+
+
+def discard_partial_folds(out_dir: str | Path) -> None:
+    """Delete the per-fold results once the job's result is written (no stale reuse)."""
+    shutil.rmtree(Path(out_dir) / PARTIAL_DIR, ignore_errors=True)
 
 
 def _finite(values: Sequence[float]) -> list[float]:

@@ -28,6 +28,17 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from ldarnet.data.atomic import temp_path, write_json
 
 
+def _shareable(path: Path) -> None:
+    """Give a file safetensors wrote the mode a plain ``open`` would have (0666 - umask).
+
+    safetensors creates its files readable by the owner only (0600); weights in a shared
+    project directory must be readable by the project's group like every other output.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 class CheckpointError(ValueError):
     """A checkpoint that is missing, truncated, or from another run."""
 
@@ -38,6 +49,7 @@ def save_model_file(model: torch.nn.Module, path: str | Path) -> None:
     tmp = temp_path(path)
     try:
         save_model(_unwrap(model), str(tmp))
+        _shareable(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -103,6 +115,8 @@ def save_state(run_dir: str | Path, step: int, model: torch.nn.Module,
     tmp.mkdir()
     save_model(_unwrap(model), str(tmp / "model.safetensors"))
     save_file(_optimizer_tensors(model, optimizer), str(tmp / "optimizer.safetensors"))
+    for written in ("model.safetensors", "optimizer.safetensors"):
+        _shareable(tmp / written)
     (tmp / "meta.json").write_text(json.dumps({**meta, "step": step}, indent=2) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -130,6 +144,16 @@ def latest_state(run_dir: str | Path) -> Path | None:
     return target
 
 
+def read_state_meta(state_dir: Path) -> dict[str, Any]:
+    """The meta.json of a saved state (its run identity, step, FLOPs)."""
+    meta_path = state_dir / "meta.json"
+    try:
+        return json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"checkpoint {meta_path} is unreadable ({err}); delete "
+                              f"{state_dir.parent} to start over") from None
+
+
 def load_state(state_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                expected: dict[str, Any]) -> dict[str, Any]:
     """Restore model and optimizer from ``state_dir``; return its meta (``step``, ...).
@@ -139,12 +163,7 @@ def load_state(state_dir: Path, model: torch.nn.Module, optimizer: torch.optim.O
     ``expected`` holds the identity of this run (model config, training config, seed,
     data); any difference is listed in the error instead of silently mixing two runs.
     """
-    meta_path = state_dir / "meta.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"checkpoint {meta_path} is unreadable ({err}); delete "
-                              f"{state_dir.parent} to start over") from None
+    meta = read_state_meta(state_dir)
     different = sorted(k for k, v in expected.items() if meta.get(k) != v)
     if different:
         raise CheckpointError(

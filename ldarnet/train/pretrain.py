@@ -8,9 +8,18 @@ seeded by (seed, s, j). Every draw is thus a function of the step, not of the pr
 history: a run resumed from a checkpoint, or run on a different number of GPUs, computes
 the same micro-batches as an uninterrupted single-process run.
 
-SIGTERM / SIGUSR1 (SLURM pre-emption) make the loop finish the current step, write a
-resumable state and exit with status 75, so that Snakemake's ``retries`` or a requeue
-reruns the same command, which resumes.
+SIGTERM / SIGUSR1 (SLURM pre-emption, or the early signal the workflow asks for before
+the time limit) make the loop finish the current step, write a resumable state and exit
+with status 75, so that Snakemake's ``retries`` or a requeue reruns the same command,
+which resumes.
+
+What a rerun reuses is keyed by the run's identity (model config, training config, seed,
+data manifest): a saved state resumes only an *unfinished* run of the identical inputs;
+a state of other inputs is set aside (``state.superseded/``) and training starts over;
+a finished run keeps no state (it is deleted once the weights are written), so a forced
+rerun trains again. Finished weights of the identical inputs already in ``--out`` are
+kept as they are (what a second job finds after waiting for the first, see
+``ldarnet.data.runlock``).
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ import contextlib
 import csv
 import dataclasses
 import json
+import os
+import shutil
 import signal
 import sys
 import time
@@ -42,7 +53,13 @@ from ldarnet.model.ldarnet import LDARNet
 from ldarnet.model.objective import IGNORE_INDEX, pretraining_loss
 from ldarnet.model.param_groups import parameter_groups
 from ldarnet.model.ratio_loss import boundary_density
-from ldarnet.train.checkpoint import latest_state, load_state, save_model_file, save_state
+from ldarnet.train.checkpoint import (
+    latest_state,
+    load_state,
+    read_state_meta,
+    save_model_file,
+    save_state,
+)
 from ldarnet.train.distributed import DistContext, init_distributed, shutdown_distributed
 from ldarnet.train.schedule import WSDSchedule
 from ldarnet.train.train_config import PretrainConfig, TrainConfigError, load_train_config
@@ -195,16 +212,50 @@ def run_pretraining(
     ``steps`` replaces the config's budget (an ablation arm trains the number of steps
     that matches the learned arm's FLOPs; the schedule is laid out for exactly that many).
     """
+    stop = _StopFlag()
+    stop.install()  # before the slow set-up: an early signal must not be lost
     ctx = init_distributed(device)
     try:
         return _train(Path(model_config), Path(train_config), Path(shards), Path(out), seed, ctx,
-                      steps)
+                      steps, stop)
     finally:
         shutdown_distributed()
 
 
+def _finished_run(out: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The summary of finished weights of exactly this run in ``out``, if there are any."""
+    config, weights = out / "config.json", out / "model.safetensors"
+    if not (weights.is_file() and config.is_file()):
+        return None
+    try:
+        written = json.loads(config.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if any(written.get(key) != value for key, value in identity.items()):
+        return None
+    return written.get("summary")
+
+
+def _state_to_resume(out: Path, identity: dict[str, Any], log: Any) -> Path | None:
+    """The saved state of this run, or None; a state of other inputs is set aside."""
+    state = latest_state(out)
+    if state is None:
+        return None
+    meta = read_state_meta(state)
+    different = sorted(k for k, v in identity.items() if meta.get(k) != v)
+    if not different:
+        return state
+    aside = out / "state.superseded"
+    shutil.rmtree(aside, ignore_errors=True)
+    os.replace(out / "state", aside)
+    log(f"pretrain: the saved state in {out / 'state'} was trained with other inputs "
+        f"({', '.join(different)} differ); moved to {aside}, training from the start")
+    return None
+
+
 def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, seed: int,
-           ctx: DistContext, steps: int | None = None) -> dict[str, Any]:
+           ctx: DistContext, steps: int | None = None,
+           stop: _StopFlag | None = None) -> dict[str, Any]:
     mcfg = load_model_config(model_config)
     cfg = load_train_config(train_config)
     if steps is not None:
@@ -219,6 +270,14 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
     valid = open_shard(shards_dir / "valid.npy", cfg.seq_len)
     stream = SampleStream(train_shards, seed)
     out.mkdir(parents=True, exist_ok=True)
+    identity = {"model_config": mcfg.to_dict(), "train_config": cfg.to_dict(), "seed": seed,
+                "data": _data_identity(shards_dir)}
+    finished = _finished_run(out, identity)
+    if finished is not None:
+        if ctx.is_main:
+            print(f"pretrain: {out} already holds the finished weights of this run "
+                  "(same configs, seed and data); kept", file=sys.stderr)
+        return finished
 
     torch.manual_seed(seed)
     model = LDARNet(mcfg).to(ctx.device)
@@ -226,9 +285,10 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
         parameter_groups(model, cfg.lr, cfg.weight_decay), betas=cfg.betas, eps=cfg.eps,
         fused=ctx.device.type == "cuda",
     )
-    identity = {"model_config": mcfg.to_dict(), "train_config": cfg.to_dict(), "seed": seed,
-                "data": _data_identity(shards_dir)}
     start_step, cumulative_flops = 0, 0.0
+    if ctx.is_main:
+        _state_to_resume(out, identity, lambda m: print(m, file=sys.stderr))
+    ctx.barrier()  # every rank sees the state the main rank kept
     state = latest_state(out)
     if state is not None:
         meta = load_state(state, model, optimizer, identity)
@@ -244,8 +304,9 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
     if ctx.is_main:
         _rewrite_csv(train_log, TRAIN_COLUMNS, start_step)
         _rewrite_csv(val_log, VAL_COLUMNS, start_step)
-    stop = _StopFlag()
-    stop.install()
+    if stop is None:
+        stop = _StopFlag()
+        stop.install()
     bar = tqdm(total=schedule.total_steps, initial=start_step, disable=not ctx.is_main,
                desc=f"pretrain {mcfg.name}", unit="step", file=sys.stderr)
     model.train()
@@ -296,7 +357,9 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
             bar.update(1)
             bar.set_postfix(mlm=f"{metrics.mlm:.3f}", density=f"{metrics.density:.3f}")
         preempt = ctx.all_reduce_mean(torch.tensor([float(stop.raised)], device=ctx.device))
-        if done % cfg.checkpoint_interval == 0 or preempt.item() > 0:
+        # no periodic state at the last step: the finished run writes its weights instead
+        periodic = done % cfg.checkpoint_interval == 0 and done < schedule.total_steps
+        if periodic or preempt.item() > 0:
             if ctx.is_main:
                 save_state(out, done, model, optimizer,
                            {**identity, "cumulative_flops": cumulative_flops})
@@ -314,9 +377,6 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
         "ldarnet_version": __version__,
     }
     if ctx.is_main:
-        if schedule.total_steps > start_step:
-            save_state(out, schedule.total_steps, model, optimizer,
-                       {**identity, "cumulative_flops": cumulative_flops})
         if not last_val:
             last_val = evaluate(model, val_batches, cfg, ctx.device)
             summary["validation"] = last_val
@@ -324,6 +384,8 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
         _write_plots(model, out, first_window, ctx.device)
         write_json(out / "config.json", {**identity, "summary": summary})
         save_model_file(model, out / "model.safetensors")  # last: the workflow's output
+        # a finished run is not resumed: a rerun of it trains again (its state is gone)
+        shutil.rmtree(out / "state", ignore_errors=True)
     ctx.barrier()
     return summary
 

@@ -15,14 +15,14 @@ rule download_annotation:
         benchmark_path("download_annotation", "annotation")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=60,
-    retries: 2
+        **cpu_resources(mem_mb=1000, runtime=60),
+    retries: retries(2)
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet download --url {params.url} --md5-url {params.md5_url} --out {output} "
-        "> {log} 2>&1"
+        logged(
+            "{LDARNET} download --url {params.url} --md5-url {params.md5_url} --out {output} "
+        )
 
 
 rule segment_genome:
@@ -36,21 +36,22 @@ rule segment_genome:
         regions=lambda wildcards, input: f"--regions {input.regions}"
         if "regions" in input.keys()
         else "",
-        device="cuda" if config["boundaries"]["gpus"] > 0 else "cpu",
+        device=stage_device(config, "boundaries"),
     log:
         log_path("segment_genome", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("segment_genome", "{model}", "seed{seed}")
-    threads: config["boundaries"]["cpus"]
+    threads: COMPUTE["boundaries"].threads
     resources:
-        gpu=config["boundaries"]["gpus"],
-        mem_mb=config["boundaries"]["mem_mb"],
-        runtime=config["boundaries"]["runtime"],
+        **gpu_resources("boundaries"),
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:
-        "ldarnet segment --model {input.model} --fasta {input.fasta} {params.regions} "
-        "--bedgraph {output.bedgraph} --bed {output.bed} --device {params.device} > {log} 2>&1"
+        logged(
+            "{LDARNET} segment --model {input.model} --fasta {input.fasta} {params.regions} "
+            "--bedgraph {output.bedgraph} --bed {output.bed} --device {params.device}",
+            stage="boundaries",
+        )
 
 
 rule splice_alignment:
@@ -78,14 +79,15 @@ rule splice_alignment:
         benchmark_path("splice_alignment", "{model}", "seed{seed}")
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **cpu_resources(mem_mb=8000, runtime=60),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet splice-alignment --bedgraph {input.bedgraph} --bed {input.bed} "
-        "--fasta {input.fasta} --exons {input.exons} --out-dir {params.out_dir} "
-        "--permutations {params.permutations} > {log} 2>&1"
+        logged(
+            "{LDARNET} splice-alignment --bedgraph {input.bedgraph} --bed {input.bed} "
+            "--fasta {input.fasta} --exons {input.exons} --out-dir {params.out_dir} "
+            "--permutations {params.permutations}"
+        )
 
 
 rule motif_alignment:
@@ -108,22 +110,23 @@ rule motif_alignment:
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
         permutations=config["boundaries"]["permutations"],
         contigs=motif_contigs_arg,
-        device="cuda" if config["boundaries"]["gpus"] > 0 else "cpu",
+        device=stage_device(config, "boundaries"),
     log:
         log_path("motif_alignment", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("motif_alignment", "{model}", "seed{seed}")
-    threads: config["boundaries"]["cpus"]
+    threads: COMPUTE["boundaries"].threads
     resources:
-        gpu=config["boundaries"]["gpus"],
-        mem_mb=config["boundaries"]["mem_mb"],
-        runtime=config["boundaries"]["runtime"],
+        **gpu_resources("boundaries"),
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:
-        "ldarnet motif-alignment --model {input.model} --fasta {input.fasta} "
-        "--exons {input.exons} --out-dir {params.out_dir} --permutations {params.permutations} "
-        "{params.contigs} --device {params.device} > {log} 2>&1"
+        logged(
+            "{LDARNET} motif-alignment --model {input.model} --fasta {input.fasta} "
+            "--exons {input.exons} --out-dir {params.out_dir} --permutations {params.permutations} "
+            "{params.contigs} --device {params.device}",
+            stage="boundaries",
+        )
 
 
 rule locus_figure:
@@ -145,14 +148,15 @@ rule locus_figure:
         benchmark_path("locus_figure", "{gene}_{model}_seed{seed}")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=10,
+        **cpu_resources(mem_mb=4000, runtime=10),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet locus-figure --bedgraph {input.bedgraph} --bed {input.bed} "
-        "--fasta {input.fasta} --exons {input.exons} --gene {wildcards.gene} "
-        "--out {output} > {log} 2>&1"
+        logged(
+            "{LDARNET} locus-figure --bedgraph {input.bedgraph} --bed {input.bed} "
+            "--fasta {input.fasta} --exons {input.exons} --gene {wildcards.gene} "
+            "--out {output}"
+        )
 
 
 rule start_codon_alignment:
@@ -181,14 +185,15 @@ rule start_codon_alignment:
         benchmark_path("start_codon_alignment", "{model}", "seed{seed}")
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **cpu_resources(mem_mb=8000, runtime=60),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet start-codon-alignment --bedgraph {input.bedgraph} --bed {input.bed} "
-        "--fasta {input.fasta} --exons {input.exons} --source {params.source} "
-        "--out-dir {params.out_dir} --permutations {params.permutations} > {log} 2>&1"
+        logged(
+            "{LDARNET} start-codon-alignment --bedgraph {input.bedgraph} --bed {input.bed} "
+            "--fasta {input.fasta} --exons {input.exons} --source {params.source} "
+            "--out-dir {params.out_dir} --permutations {params.permutations}"
+        )
 
 
 rule splice_midpoint:
@@ -208,22 +213,23 @@ rule splice_midpoint:
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
         permutations=config["boundaries"]["permutations"],
-        device="cuda" if config["boundaries"]["gpus"] > 0 else "cpu",
+        device=stage_device(config, "boundaries"),
     log:
         log_path("splice_midpoint", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("splice_midpoint", "{model}", "seed{seed}")
-    threads: config["boundaries"]["cpus"]
+    threads: COMPUTE["boundaries"].threads
     resources:
-        gpu=config["boundaries"]["gpus"],
-        mem_mb=config["boundaries"]["mem_mb"],
-        runtime=config["boundaries"]["runtime"],
+        **gpu_resources("boundaries"),
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:
-        "ldarnet splice-midpoint --model {input.model} --sequences {input.tasks} "
-        "--out-dir {params.out_dir} --permutations {params.permutations} "
-        "--device {params.device} > {log} 2>&1"
+        logged(
+            "{LDARNET} splice-midpoint --model {input.model} --sequences {input.tasks} "
+            "--out-dir {params.out_dir} --permutations {params.permutations} "
+            "--device {params.device}",
+            stage="boundaries",
+        )
 
 
 rule boundary_table:
@@ -246,14 +252,15 @@ rule boundary_table:
         benchmark_path("boundary_table", "boundaries")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **cpu_resources(mem_mb=1000, runtime=5),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet boundary-table --splice-stats {input.splice} --motif-stats {input.motifs} "
-        "--start-codon-stats {input.start_codons} --midpoint-stats {input.midpoint} "
-        "--out {output.tsv} > {log} 2>&1"
+        logged(
+            "{LDARNET} boundary-table --splice-stats {input.splice} --motif-stats {input.motifs} "
+            "--start-codon-stats {input.start_codons} --midpoint-stats {input.midpoint} "
+            "--out {output.tsv}"
+        )
 
 
 rule boundary_density:
@@ -270,18 +277,19 @@ rule boundary_density:
             category="4 Boundary alignment (C4)",
         ),
     params:
-        device="cuda" if config["boundaries"]["gpus"] > 0 else "cpu",
+        device=stage_device(config, "boundaries"),
     log:
         log_path("boundary_density", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("boundary_density", "{model}", "seed{seed}")
-    threads: config["boundaries"]["cpus"]
+    threads: COMPUTE["boundaries"].threads
     resources:
-        gpu=config["boundaries"]["gpus"],
-        mem_mb=config["boundaries"]["mem_mb"],
-        runtime=config["boundaries"]["runtime"],
+        **gpu_resources("boundaries"),
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:
-        "ldarnet boundary-density --model {input.model} --sequences {input.tables} {input.tasks} "
-        "--out-tsv {output.tsv} --out-png {output.figure} --device {params.device} > {log} 2>&1"
+        logged(
+            "{LDARNET} boundary-density --model {input.model} --sequences {input.tables} {input.tasks} "
+            "--out-tsv {output.tsv} --out-png {output.figure} --device {params.device}",
+            stage="boundaries",
+        )

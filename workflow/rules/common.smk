@@ -1,15 +1,34 @@
 # Config validation, wildcard constraints and target lists shared by every stage.
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 import os
+import shlex
+import sys
 from urllib.parse import urlparse
 
+from ldarnet.cluster import (
+    TEST_BANNER,
+    PlannedJob,
+    check_submission,
+    check_test_mode,
+    cpu_job,
+    gpu_job,
+    gpus_on_cpu,
+    outer_retries,
+    resubmit_preempted_jobs,
+    shell_command,
+    stage_compute,
+    stage_device,
+    torch_launcher,
+)
 from ldarnet.evaluation.registry import load_registry
 from ldarnet.evaluation.source_config import load_sources, source_inputs, task_source
-from ldarnet.pipeline import check_config, check_slurm_environment, lr_label
+from ldarnet.pipeline import check_config, lr_label
 
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config, workflow.basedir)
+check_test_mode(config)
 
 GENOME = config["genome"]
 ASSEMBLY = GENOME["assembly"]
@@ -28,6 +47,53 @@ wildcard_constraints:
     gene=r"[A-Za-z0-9._-]+",
     task=r"[A-Za-z0-9_]+",
     table="histone|promoters|enhancers|splice|genomic_benchmarks|nt_summary",
+
+
+# ------------------------------------------------------------ the command every rule runs
+# Jobs import ldarnet from this checkout (workflow/scripts/attempt.sh puts it first on
+# PYTHONPATH): with --sdm conda the environments of envs/ hold only third-party packages
+# (an environment shared by two clones must not run the other clone's code); otherwise
+# the Python that runs Snakemake (the project's .venv) runs the commands.
+USES_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PYTHON = "python" if USES_CONDA else shlex.quote(sys.executable)
+LDARNET = f"{PYTHON} -m ldarnet"
+
+
+# ------------------------------------------------- where jobs run (ldarnet/cluster.py)
+# The GPU-capable stages size their jobs from their config sections; every other rule is a
+# CPU job. Rules take their resources from these helpers and nowhere else, and the SLURM
+# profile lists no rule (docs/cluster.md).
+COMPUTE = {stage: stage_compute(config, stage) for stage in ("pretrain", "evaluation",
+                                                            "boundaries")}
+
+
+def gpu_resources(stage, signal_lead_s=None):
+    """Resources of a rule that computes on the stage's GPUs (a CPU job when gpus is 0)."""
+    return gpu_job(config, stage, signal_lead_s=signal_lead_s)
+
+
+def cpu_resources(mem_mb, runtime):
+    """Resources of a CPU rule."""
+    return cpu_job(mem_mb, runtime)
+
+
+def retries(count):
+    """A rule's retries, spent by the process that submits jobs (never inside a job)."""
+    return outer_retries(count, workflow.is_main_process)
+
+
+ATTEMPT_SCRIPT = os.path.join(workflow.basedir, "workflow", "scripts", "attempt.sh")
+
+
+def logged(command, stage=None):
+    """A rule's shell command, its output in {log} and kept over attempts in {log}.attempts.
+
+    ``{LDARNET}`` and ``{PYTHON}`` in ``command`` become the commands above.
+    """
+    banner = TEST_BANNER if stage and gpus_on_cpu(config) and COMPUTE[stage].gpus else None
+    for name, value in (("{LDARNET}", LDARNET), ("{PYTHON}", PYTHON)):
+        command = command.replace(name, value.replace("{", "{{").replace("}", "}}"))
+    return shell_command(command, ATTEMPT_SCRIPT, banner=banner)
 
 
 def log_path(rule_name, *parts):
@@ -108,12 +174,9 @@ def pretrain_targets():
             for model in models for seed in p["seeds"]]
 
 
-def pretrain_launcher(wildcards, resources):
-    """torchrun for several GPUs (one process per GPU), the plain command otherwise."""
-    gpus = int(resources.gpu)
-    if gpus > 1:
-        return f"torchrun --standalone --nproc-per-node {gpus} --no-python ldarnet"
-    return "ldarnet"
+def pretrain_launcher(wildcards):
+    """torchrun for several GPUs (one process per GPU, its share of threads), else ldarnet."""
+    return torch_launcher(COMPUTE["pretrain"], PYTHON)
 
 
 # -------------------------------------------------------------- boundary stage helpers
@@ -210,7 +273,7 @@ def eval_checkpoint(wildcards):
 
 def finetune_options(wildcards):
     """Protocol switches of finetune-grid / finetune-cv (config evaluation.*)."""
-    device = "cuda" if EVAL["gpus"] > 0 else "cpu"
+    device = stage_device(config, "evaluation")
     return (f"--registry {EVAL['registry']} --n-splits {config['folds']} "
             f"--max-epochs {EVAL['max_epochs']} --patience {EVAL['patience']} "
             f"--plateau-mode {EVAL['plateau_mode']} "
@@ -294,8 +357,27 @@ def all_targets():
     return targets
 
 
-def check_cluster_environment(workflow):
-    """Before a real SLURM run: the site variables the profile reads must be set."""
+def executor_name(workflow):
     plugin = workflow.executor_plugin
-    name = getattr(plugin, "name", "") if plugin is not None else ""
-    check_slurm_environment(name, os.environ)
+    return getattr(plugin, "name", "") if plugin is not None else ""
+
+
+if workflow.is_main_process and executor_name(workflow) == "slurm":
+    # jobs that SLURM pre-empts and cancels are resubmitted instead of waited on forever
+    from snakemake_executor_plugin_slurm import Executor as SlurmExecutor
+
+    resubmit_preempted_jobs(SlurmExecutor)
+
+
+def check_cluster_environment(workflow):
+    """Before the first SLURM submission: site variables set, GPU jobs on a GPU partition."""
+    if gpus_on_cpu(config):
+        print(f"\n{TEST_BANNER}\n", file=sys.stderr)
+    if executor_name(workflow) != "slurm":
+        return
+    planned, seen = [], set()
+    for job in workflow.dag.needrun_jobs():
+        if job.rule.name not in seen and not job.is_local:
+            seen.add(job.rule.name)
+            planned.append(PlannedJob(job.rule.name, dict(job.resources.items())))
+    check_submission(planned)

@@ -16,14 +16,15 @@ rule fetch_task:
         benchmark_path("fetch_task", "{task}", "{split}")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=60,
-    retries: 2
+        **cpu_resources(mem_mb=1000, runtime=60),
+    retries: retries(2)
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet fetch-task {wildcards.task} --registry {params.registry} "
-        "--split {wildcards.split} --revision {params.revision} --out {output} > {log} 2>&1"
+        logged(
+            "{LDARNET} fetch-task {wildcards.task} --registry {params.registry} "
+            "--split {wildcards.split} --revision {params.revision} --out {output}"
+        )
 
 
 rule prepare_task:
@@ -44,13 +45,14 @@ rule prepare_task:
         benchmark_path("prepare_task", "{task}")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **cpu_resources(mem_mb=4000, runtime=30),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet prepare-task {wildcards.task} --registry {input.registry} {params.sources} "
-        "{params.subsample} --out {params.out_dir} > {log} 2>&1"
+        logged(
+            "{LDARNET} prepare-task {wildcards.task} --registry {input.registry} {params.sources} "
+            "{params.subsample} --out {params.out_dir}"
+        )
 
 
 rule finetune_grid:
@@ -70,19 +72,18 @@ rule finetune_grid:
         log_path("finetune_grid", "{model}", "{task}", "lr{lr}_bs{bs}"),
     benchmark:
         benchmark_path("finetune_grid", "{model}", "{task}", "lr{lr}_bs{bs}")
-    threads: EVAL["cpus"]
+    threads: COMPUTE["evaluation"].threads
     resources:
-        gpu=EVAL["gpus"],
-        cpus_per_gpu=EVAL["cpus"],
-        mem_mb=EVAL["mem_mb"],
-        runtime=EVAL["runtime"],
+        **gpu_resources("evaluation"),
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:
-        "ldarnet finetune-grid {wildcards.task} --task-dir {params.task_dir} "
-        "--model {input.model} --lr {wildcards.lr} --batch-size {wildcards.bs} "
-        "--folds {params.folds} --seed {params.seed} {params.options} --out {output} "
-        "> {log} 2>&1"
+        logged(
+            "{LDARNET} finetune-grid {wildcards.task} --task-dir {params.task_dir} "
+            "--model {input.model} --lr {wildcards.lr} --batch-size {wildcards.bs} "
+            "--folds {params.folds} --seed {params.seed} {params.options} --out {output} ",
+            stage="evaluation",
+        )
 
 
 rule select_config:
@@ -97,12 +98,13 @@ rule select_config:
         benchmark_path("select_config", "{model}", "{task}")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **cpu_resources(mem_mb=1000, runtime=10),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet select-config --grid {input} --out {output} > {log} 2>&1"
+        logged(
+            "{LDARNET} select-config --grid {input} --out {output}"
+        )
 
 
 rule finetune_cv:
@@ -122,19 +124,19 @@ rule finetune_cv:
         log_path("finetune_cv", "{model}", "{task}", "seed{seed}"),
     benchmark:
         benchmark_path("finetune_cv", "{model}", "{task}", "seed{seed}")
-    threads: EVAL["cpus"]
+    threads: COMPUTE["evaluation"].threads
     resources:
-        gpu=EVAL["gpus"],
-        cpus_per_gpu=EVAL["cpus"],
-        mem_mb=EVAL["mem_mb"],
-        runtime=EVAL["runtime"],
-    retries: EVAL["retries"]
+        **gpu_resources("evaluation"),
+    retries: retries(COMPUTE["evaluation"].retries)
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:
-        "ldarnet finetune-cv {wildcards.task} --task-dir {params.task_dir} "
-        "--model {input.model} --selected {input.selected} --seed {wildcards.seed} "
-        "{params.options} --out {output} > {log} 2>&1"
+        logged(
+            "{LDARNET} finetune-cv {wildcards.task} --task-dir {params.task_dir} "
+            "--model {input.model} --selected {input.selected} --seed {wildcards.seed} "
+            "{params.options} --out {output}",
+            stage="evaluation",
+        )
 
 
 rule eval_summary:
@@ -154,14 +156,14 @@ rule eval_summary:
         benchmark_path("eval_summary", "{model}", "{task}")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **cpu_resources(mem_mb=1000, runtime=10),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet eval-summary --cv {input.cv} --selected {input.selected} "
-        "--task-dir {params.task_dir} --model-name {wildcards.model} --out {output} "
-        "> {log} 2>&1"
+        logged(
+            "{LDARNET} eval-summary --cv {input.cv} --selected {input.selected} "
+            "--task-dir {params.task_dir} --model-name {wildcards.model} --out {output} "
+        )
 
 
 rule eval_table:
@@ -191,15 +193,15 @@ rule eval_table:
         benchmark_path("eval_table", "{table}")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **cpu_resources(mem_mb=1000, runtime=10),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet eval-table {wildcards.table} --summaries {input.summaries} "
-        "--registry {input.registry} --nt-baselines {input.nt_baselines} "
-        "--gb-baselines {input.gb_baselines} --out {output.tsv} --figure {output.figure} "
-        "> {log} 2>&1"
+        logged(
+            "{LDARNET} eval-table {wildcards.table} --summaries {input.summaries} "
+            "--registry {input.registry} --nt-baselines {input.nt_baselines} "
+            "--gb-baselines {input.gb_baselines} --out {output.tsv} --figure {output.figure} "
+        )
 
 
 rule ablation_table:
@@ -233,11 +235,11 @@ rule ablation_table:
         benchmark_path("ablation_table", "ablation")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **cpu_resources(mem_mb=1000, runtime=10),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet ablation-table --summaries {input.summaries} --flops {input.flops} "
-        "--reference {params.reference} --out {output.tsv} --figure {output.figure} "
-        "> {log} 2>&1"
+        logged(
+            "{LDARNET} ablation-table --summaries {input.summaries} --flops {input.flops} "
+            "--reference {params.reference} --out {output.tsv} --figure {output.figure} "
+        )

@@ -12,14 +12,14 @@ rule download_genome:
         benchmark_path("download_genome", "{assembly}")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=240,
-    retries: 2
+        **cpu_resources(mem_mb=1000, runtime=240),
+    retries: retries(2)
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet download --url {params.url} --md5-url {params.md5_url} --out {output} "
-        "> {log} 2>&1"
+        logged(
+            "{LDARNET} download --url {params.url} --md5-url {params.md5_url} --out {output} "
+        )
 
 
 rule prepare_genome:
@@ -38,13 +38,14 @@ rule prepare_genome:
         benchmark_path("prepare_genome", "{assembly}")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **cpu_resources(mem_mb=4000, runtime=120),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet prepare-genome --fasta {input} --out {output.fasta} {params.contigs} "
-        "--summary {output.summary} > {log} 2>&1"
+        logged(
+            "{LDARNET} prepare-genome --fasta {input} --out {output.fasta} {params.contigs} "
+            "--summary {output.summary}"
+        )
 
 
 rule tile_genome:
@@ -64,10 +65,11 @@ rule tile_genome:
         benchmark_path("tile_genome", "{assembly}")
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=120,
+        **cpu_resources(mem_mb=16000, runtime=120),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet tile --fasta {input.fasta} --window {params.window} {params.split} "
-        "--out-dir {params.out_dir} > {log} 2>&1"
+        logged(
+            "{LDARNET} tile --fasta {input.fasta} --window {params.window} {params.split} "
+            "--out-dir {params.out_dir}"
+        )

@@ -31,28 +31,29 @@ rule pretrain:
         launcher=pretrain_launcher,
         shards=lambda wildcards, input: os.path.dirname(input.manifest),
         out_dir=lambda wildcards, output: os.path.dirname(output.model),
-        device="cuda" if config["pretrain"]["gpus"] > 0 else "cpu",
+        device=stage_device(config, "pretrain"),
         budget=lambda wildcards, input: f"--budget {input.budget}" if input.budget else "",
     log:
         log_path("pretrain", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("pretrain", "{model}", "seed{seed}")
-    threads: max(1, config["pretrain"]["gpus"]) * config["pretrain"]["cpus_per_gpu"]
+    threads: COMPUTE["pretrain"].threads
     resources:
-        gpu=config["pretrain"]["gpus"],
-        cpus_per_gpu=config["pretrain"]["cpus_per_gpu"],
-        mem_mb=config["pretrain"]["mem_mb"],
-        runtime=config["pretrain"]["runtime"],
-    retries: config["pretrain"]["retries"]
+        **gpu_resources("pretrain", signal_lead_s=config["pretrain"]["signal_lead"]),
+    retries: retries(COMPUTE["pretrain"].retries)
     # pretraining runs (and the arms' budgets) are the DAG's critical path: start them
     # before the fine-tuning jobs that can fill the remaining cores
     priority: 10
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:
-        "{params.launcher} pretrain --model {input.model_config} --config {input.train_config} "
-        "--shards {params.shards} --out {params.out_dir} --seed {wildcards.seed} "
-        "--device {params.device} {params.budget} > {log} 2>&1"
+        logged(
+            "{PYTHON} -m ldarnet.data.runlock {params.out_dir} -- "
+            "{params.launcher} pretrain --model {input.model_config} --config {input.train_config} "
+            "--shards {params.shards} --out {params.out_dir} --seed {wildcards.seed} "
+            "--device {params.device} {params.budget}",
+            stage="pretrain",
+        )
 
 
 rule ablation_budget:
@@ -75,13 +76,14 @@ rule ablation_budget:
         benchmark_path("ablation_budget", "{model}", "seed{seed}")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **cpu_resources(mem_mb=2000, runtime=10),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet ablation-budget --reference {params.reference} --arm-config {input.arm_config} "
-        "--config {input.train_config} --match {params.match} --out {output} > {log} 2>&1"
+        logged(
+            "{LDARNET} ablation-budget --reference {params.reference} --arm-config {input.arm_config} "
+            "--config {input.train_config} --match {params.match} --out {output}"
+        )
 
 
 rule ablation_flops:
@@ -109,10 +111,11 @@ rule ablation_flops:
         benchmark_path("ablation_flops", "flops")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **cpu_resources(mem_mb=1000, runtime=10),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet ablation-flops --runs {params.runs} --reference {params.reference} "
-        "--out {output} > {log} 2>&1"
+        logged(
+            "{LDARNET} ablation-flops --runs {params.runs} --reference {params.reference} "
+            "--out {output}"
+        )

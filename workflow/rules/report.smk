@@ -22,10 +22,11 @@ rule paper_claims:
         benchmark_path("paper_claims", "claims")
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **cpu_resources(mem_mb=1000, runtime=5),
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
-        "ldarnet paper-claims {params.tables} --nt-baselines {input.nt_baselines} "
-        "--scale {params.scale} --out {output.tsv} > {log} 2>&1"
+        logged(
+            "{LDARNET} paper-claims {params.tables} --nt-baselines {input.nt_baselines} "
+            "--scale {params.scale} --out {output.tsv}"
+        )
