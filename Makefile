@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 # Workflow rules call the `ldarnet` command: make the project's environment first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test test-kernels lint bench setup system-deps clean results-doc slurm-profile
+.PHONY: demo test test-slurm test-kernels lint bench setup system-deps clean results-doc \
+	slurm-profile rerun-arm rerun-cv rerun-table
 
 setup: $(STAMP)
 
@@ -68,11 +69,53 @@ demo: $(STAMP)
 	@echo "pretraining:                  results/pretrain/<model>/seed1/ (model.safetensors, curves.png)"
 	@echo "boundary analysis:            results/boundaries/ldarnet/seed1/"
 
+# Reruns of one part, the rest untouched (docs/cluster.md). SNAKEMAKE_ARGS selects the run:
+# the cluster (default) or e.g. SNAKEMAKE_ARGS="--configfile config/demo.yaml --cores all".
+#   make rerun-arm ARM=ldarnet_fixed [SEED=1]   one ablation arm: its pretraining (the
+#       reference and the FLOPs budget untouched), its fine-tuning, the ablation table
+#   make rerun-cv TASK=H3 [MODEL=ldarnet]       one task's cross-validation (every seed),
+#       its summary and its table
+#   make rerun-table TABLE=histone              one table's rendering
+# The arm's weights are protected() against stray reruns: only the file named here is
+# made writable again, so that a rule-wide `--forcerun pretrain` still refuses.
+SNAKEMAKE_ARGS ?= --profile slurm
+MODEL ?= ldarnet
+SEED ?= 1
+rerun-arm:
+	@test -n "$(ARM)" || { echo "usage: make rerun-arm ARM=<ablation arm> [SEED=1]" >&2; exit 2; }
+	@weights=results/pretrain/$(ARM)/seed$(SEED)/model.safetensors; \
+	if [ -e "$$weights" ]; then chmod u+w "$$weights"; fi; \
+	set -x; snakemake results/tables/ablation.tsv $(SNAKEMAKE_ARGS) --forcerun "$$weights"
+
+rerun-cv:
+	@test -n "$(TASK)" || { echo "usage: make rerun-cv TASK=<task> [MODEL=ldarnet]" >&2; exit 2; }
+	@runs=$$(ls results/eval/$(MODEL)/$(TASK)/cv/seed*/result.json 2>/dev/null); \
+	test -n "$$runs" || { echo "no finished cross-validation in results/eval/$(MODEL)/$(TASK)/cv/" >&2; exit 2; }; \
+	table=$$(python -m ldarnet.pipeline table-of $(TASK)) || exit 2; \
+	set -x; snakemake results/tables/$$table.tsv $(SNAKEMAKE_ARGS) --forcerun $$runs
+
+rerun-table:
+	@test -n "$(TABLE)" || { echo "usage: make rerun-table TABLE=<table name>" >&2; exit 2; }
+	@set -x; snakemake results/tables/$(TABLE).tsv $(SNAKEMAKE_ARGS) \
+	  --forcerun results/tables/$(TABLE).tsv
+
 lint: $(STAMP)
 	$(BIN)/ruff check ldarnet tests benchmarks
 
 test: lint
 	$(BIN)/pytest -q
+
+# The real-cluster tier (tests/slurm/): starts a single-node SLURM cluster of its own
+# (controller, node daemon, accounting, fake GPUs; tests/slurm/local_cluster.py), runs the
+# demo's DAG and the fault tests through `--profile slurm`, and stops every daemon it
+# started. Needs root and Debian's SLURM packages (installed here when missing, as root).
+SLURM_PACKAGES := slurm-wlm slurmdbd munge mariadb-server
+test-slurm: $(STAMP)
+	@if [ "$$(id -u)" = 0 ] && ! command -v slurmctld >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing $(SLURM_PACKAGES) with apt-get"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PACKAGES)) >/dev/null; \
+	fi
+	LDARNET_TEST_TIER=slurm $(BIN)/pytest -q -p no:cacheprovider -rs tests/slurm
 
 # The CUDA backend's wrappers with mamba-ssm's real Triton kernels, on CPU under Triton's
 # interpreter (docs/cuda.md). Installs the optional `kernels-cpu` extra and mamba-ssm as

@@ -201,3 +201,33 @@ def _check_ablation(config: dict[str, Any], root: Path) -> None:
         raise WorkflowConfigError(
             f"config ablation.tasks: {missing or '[]'} must be a non-empty subset of `tasks`"
         )
+
+
+def table_of(task: str, registry: str | Path = "config/tasks.tsv") -> str:
+    """The results table (``results/tables/<name>.tsv``) that shows ``task``."""
+    from ldarnet.evaluation.registry import load_registry
+
+    tasks = load_registry(registry)
+    if task not in tasks:
+        raise WorkflowConfigError(f"task {task!r} is not in the registry {registry}")
+    return tasks[task].group
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ldarnet.pipeline table-of TASK``: used by ``make rerun-cv``."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "table-of":
+        print("usage: python -m ldarnet.pipeline table-of TASK", file=sys.stderr)
+        return 2
+    try:
+        print(table_of(args[1]))
+    except WorkflowConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ from ldarnet.model.config import ModelConfig, config_from_dict, load_model_confi
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "config" / "models"
+
+# The real-cluster tier (tests/slurm/) starts SLURM daemons and runs the workflow for
+# minutes: only `make test-slurm` collects it (LDARNET_TEST_TIER=slurm).
+collect_ignore_glob = [] if os.environ.get("LDARNET_TEST_TIER") == "slurm" else ["slurm/*"]
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,13 @@ from ldarnet.data.tokenizer import decode, encode
 from ldarnet.model.config import load_model_config
 from ldarnet.model.ldarnet import LDARNet
 from ldarnet.model.param_groups import parameter_groups
-from ldarnet.train.checkpoint import CheckpointError, latest_state, load_state, save_state
+from ldarnet.train.checkpoint import (
+    CheckpointError,
+    latest_state,
+    load_state,
+    save_model_file,
+    save_state,
+)
 from ldarnet.train.schedule import WSDSchedule
 from ldarnet.train.train_config import (
     TrainConfigError,
@@ -163,3 +171,32 @@ def test_only_the_newest_state_is_kept(tmp_path: Path) -> None:
         save_state(tmp_path, step, model, opt, {})
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["latest.json",
                                                                        "step_00000006"]
+
+
+def test_weights_are_readable_by_the_project_group(tmp_path: Path) -> None:
+    """safetensors writes 0600; outputs get the umask's mode like every other file."""
+    model, opt = _model_and_optimizer()
+    old = os.umask(0o002)
+    try:
+        save_model_file(model, tmp_path / "model.safetensors")
+        state = save_state(tmp_path, 2, model, opt, {})
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "model.safetensors", state / "model.safetensors",
+                 state / "optimizer.safetensors"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o664, path
+
+
+def test_pretraining_state_is_resumed_only_for_the_same_unfinished_run(tmp_path: Path) -> None:
+    from ldarnet.train.pretrain import _state_to_resume
+
+    model, opt = _model_and_optimizer()
+    identity = {"seed": 1, "model_config": "tiny", "train_config": {"steps": 10}, "data": {}}
+    save_state(tmp_path, 4, model, opt, identity)
+    messages: list[str] = []
+    assert _state_to_resume(tmp_path, identity, messages.append) is not None
+    assert not messages
+    changed = {**identity, "train_config": {"steps": 12}}
+    assert _state_to_resume(tmp_path, changed, messages.append) is None
+    assert "train_config differ" in messages[0]
+    assert not (tmp_path / "state").exists() and (tmp_path / "state.superseded").is_dir()

@@ -16,7 +16,7 @@ rule download_annotation:
     threads: 1
     resources:
         **cpu_resources(mem_mb=1000, runtime=60),
-    retries: retries(2)
+    retries: retry_count(2)
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:

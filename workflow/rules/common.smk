@@ -77,7 +77,7 @@ def cpu_resources(mem_mb, runtime):
     return cpu_job(mem_mb, runtime)
 
 
-def retries(count):
+def retry_count(count):
     """A rule's retries, spent by the process that submits jobs (never inside a job)."""
     return outer_retries(count, workflow.is_main_process)
 

@@ -17,7 +17,7 @@ rule fetch_task:
     threads: 1
     resources:
         **cpu_resources(mem_mb=1000, runtime=60),
-    retries: retries(2)
+    retries: retry_count(2)
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:
@@ -127,7 +127,7 @@ rule finetune_cv:
     threads: COMPUTE["evaluation"].threads
     resources:
         **gpu_resources("evaluation"),
-    retries: retries(COMPUTE["evaluation"].retries)
+    retries: retry_count(COMPUTE["evaluation"].retries)
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:

@@ -13,7 +13,7 @@ rule download_genome:
     threads: 1
     resources:
         **cpu_resources(mem_mb=1000, runtime=240),
-    retries: retries(2)
+    retries: retry_count(2)
     conda:
         "../../envs/ldarnet-cpu.yaml"
     shell:

@@ -40,7 +40,7 @@ rule pretrain:
     threads: COMPUTE["pretrain"].threads
     resources:
         **gpu_resources("pretrain", signal_lead_s=config["pretrain"]["signal_lead"]),
-    retries: retries(COMPUTE["pretrain"].retries)
+    retries: retry_count(COMPUTE["pretrain"].retries)
     # pretraining runs (and the arms' budgets) are the DAG's critical path: start them
     # before the fine-tuning jobs that can fill the remaining cores
     priority: 10

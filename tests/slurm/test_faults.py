@@ -1,0 +1,173 @@
+"""Faults on a real SLURM scheduler: pretraining survives them bit for bit.
+
+- a job that reaches its time limit (after SLURM's early SIGUSR1), is cancelled, and is
+  pre-empted (PreemptMode=CANCEL: the job ends PREEMPTED, which the SLURM plugin alone
+  would wait on forever) is resubmitted each time and resumes; the final weights equal
+  an uninterrupted run's;
+- a job that fails every time runs exactly retries + 1 times, one SLURM job and one
+  `srun` each;
+- Snakemake killed while its job runs, then restarted: the second job waits for the
+  first (one writer per run directory) and keeps its result.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from snakemake_runs import SNAKEMAKE, VENV_BIN, workflow_copy
+from tier import (
+    ACCOUNT,
+    cluster,  # noqa: F401  (fixture)
+    logged_step,
+    rule_of,
+    run_slurm,
+    sacct,
+    sha256,
+    shared_tmp,  # noqa: F401  (fixture)
+    slurm_env,
+    start_slurm,
+    wait_for,
+    write_long_pretraining,
+)
+
+# Single-thread steps of ldarnet-tiny on 8 x 1,024 bases: long enough to outlast a
+# one-minute time limit, a cancellation and a pre-emption.
+STEPS = int(os.environ.get("LDARNET_TIER_STEPS", "240"))
+WEIGHTS = "results/pretrain/ldarnet/seed1/model.safetensors"
+RUN_DIR = "results/pretrain/ldarnet/seed1"
+ATTEMPTS = "results/logs/pretrain/ldarnet/seed1.log.attempts"
+
+
+def _genome(work: Path, config: str) -> None:
+    """The genome stage locally (seconds): the tests are about the pretraining job."""
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    proc = subprocess.run([SNAKEMAKE, "results/genome/hg38-demo/windows/manifest.json",
+                           "--configfile", config, "--cores", "2"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def reference(shared_tmp: Path) -> str:  # noqa: F811
+    """sha256 of the weights of the uninterrupted run (local, one thread)."""
+    work = workflow_copy(shared_tmp, "reference")
+    config = write_long_pretraining(work, STEPS)
+    _genome(work, config)
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    proc = subprocess.run([SNAKEMAKE, WEIGHTS, "--configfile", config, "--cores", "1"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=3600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return sha256(work / WEIGHTS)
+
+
+def _jobs(cluster, work: Path) -> list[dict[str, str]]:  # noqa: F811
+    return [j for j in sacct(cluster, work) if rule_of(j) == "pretrain"]
+
+
+def _running(cluster, work: Path) -> dict[str, str] | None:  # noqa: F811
+    jobs = _jobs(cluster, work)
+    return jobs[-1] if jobs and jobs[-1]["State"] == "RUNNING" else None
+
+
+def _slurm(cluster, *args: str) -> None:  # noqa: F811
+    subprocess.run(list(args), check=True, capture_output=True,
+                   env={**os.environ, **cluster.env})
+
+
+def test_timeout_cancel_and_preemption_resume_bit_for_bit(
+        cluster, shared_tmp: Path, reference: str) -> None:  # noqa: F811
+    work = workflow_copy(shared_tmp, "interrupted")
+    # one minute per attempt, SIGUSR1 30 s before the limit, enough retries
+    config = write_long_pretraining(work, STEPS, runtime=1, signal_lead=30, retries=8)
+    _genome(work, config)
+    env = slurm_env(cluster, work, shared_tmp / "interrupted-home")
+    run = start_slurm(work, env, WEIGHTS, "--configfile", config,
+                      log=shared_tmp / "interrupted.out")
+    run_dir = work / RUN_DIR
+    try:
+        # attempt 1 runs into its time limit: early signal (or SIGTERM), state saved
+        wait_for(lambda: len(_jobs(cluster, work)) >= 2, "the resubmission after the time limit")
+        first = _jobs(cluster, work)[0]
+        assert first["State"] in ("TIMEOUT", "FAILED"), first
+        # attempt 2: cancelled once it has made progress of its own
+        resumed_at = logged_step(run_dir)
+        job = wait_for(lambda: logged_step(run_dir) >= resumed_at + 5
+                       and _running(cluster, work), "attempt 2 to train")
+        _slurm(cluster, "scancel", job["JobIDRaw"])
+        wait_for(lambda: len(_jobs(cluster, work)) >= 3, "the resubmission after scancel")
+        # attempt 3: pre-empted by a job of the urgent partition that needs the whole node
+        resumed_at = logged_step(run_dir)
+        job = wait_for(lambda: logged_step(run_dir) >= resumed_at + 5
+                       and _running(cluster, work), "attempt 3 to train")
+        _slurm(cluster, "sbatch", "-A", ACCOUNT, "-p", "urgent", "-c", "2", "--gpus=2",
+               "--mem", "1000", "-t", "1", "--wrap", "sleep 5")
+        wait_for(lambda: len(_jobs(cluster, work)) >= 4, "the resubmission after pre-emption")
+        assert run.wait(timeout=3600) == 0, (shared_tmp / "interrupted.out").read_text()[-5000:]
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    states = [j["State"] for j in _jobs(cluster, work)]
+    assert "CANCELLED" in " ".join(states) and "PREEMPTED" in states, states
+    assert states[-1] == "COMPLETED", states
+    assert sha256(work / WEIGHTS) == reference  # resumed bit for bit
+    history = (work / ATTEMPTS).read_text()
+    assert history.count("=== attempt started") == len(states)
+    assert "state saved at step" in history  # the pre-empted attempts' last words survive
+    assert not (run_dir / "state").exists()  # a finished run keeps no state to resume
+
+
+def test_a_job_that_always_fails_runs_retries_plus_one_times(
+        cluster, shared_tmp: Path) -> None:  # noqa: F811
+    work = workflow_copy(shared_tmp, "failing")
+    config = write_long_pretraining(work, 20, retries=2)
+    _genome(work, config)
+    shards = work / "results/genome/hg38-demo/windows/train.npy"
+    stamp = shards.stat()
+    shards.write_bytes(b"not a token shard")  # every attempt stops with a clear error
+    os.utime(shards, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # not rebuilt by Snakemake
+    env = slurm_env(cluster, work, shared_tmp / "failing-home")
+    proc = run_slurm(work, env, WEIGHTS, "--configfile", config, timeout=1800)
+    assert proc.returncode != 0
+    jobs = _jobs(cluster, work)
+    assert len(jobs) == 3 and all(j["State"] == "FAILED" for j in jobs), jobs
+    history = (work / ATTEMPTS).read_text()
+    assert history.count("=== attempt started") == 3
+    assert history.count("=== attempt ended with exit status 2") == 3
+    for job in jobs:  # one srun step per SLURM job: no retries inside the allocation
+        steps = subprocess.run(["sacct", "-n", "-P", "-o", "JobID", "-j", job["JobIDRaw"]],
+                               capture_output=True, text=True, check=True,
+                               env={**os.environ, **cluster.env}).stdout.split()
+        assert [s for s in steps if s.split(".")[-1].isdigit()] == [f"{job['JobIDRaw']}.0"]
+
+
+def test_killed_snakemake_restarted_never_runs_two_writers(
+        cluster, shared_tmp: Path, reference: str) -> None:  # noqa: F811
+    work = workflow_copy(shared_tmp, "restarted")
+    config = write_long_pretraining(work, STEPS)
+    _genome(work, config)
+    env = slurm_env(cluster, work, shared_tmp / "restarted-home")
+    first = start_slurm(work, env, WEIGHTS, "--configfile", config,
+                        log=shared_tmp / "first.out")
+    run_dir = work / RUN_DIR
+    wait_for(lambda: logged_step(run_dir) >= 5 and _running(cluster, work), "the first job")
+    os.killpg(first.pid, signal.SIGKILL)  # Snakemake dies; its SLURM job goes on
+    first.wait()
+    unlock = subprocess.run([SNAKEMAKE, WEIGHTS, "--configfile", config, "--unlock"],
+                            cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert unlock.returncode == 0, unlock.stderr
+    second = run_slurm(work, env, WEIGHTS, "--configfile", config, timeout=3600)
+    assert second.returncode == 0, second.stderr[-5000:]
+    jobs = _jobs(cluster, work)
+    assert len(jobs) == 2 and all(j["State"] == "COMPLETED" for j in jobs), jobs
+    history = (work / ATTEMPTS).read_text()
+    assert "is being written by" in history and "waiting until it ends" in history
+    assert "already holds the finished weights of this run" in history
+    steps = [int(r.split(",")[0]) for r in
+             (run_dir / "train_log.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, STEPS + 1))  # trained once, by one writer
+    assert sha256(work / WEIGHTS) == reference
