@@ -9,8 +9,8 @@ STAMP := $(VENV)/.installed
 # Workflow rules call the `ldarnet` command: make the project's environment first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test test-slurm lint bench setup system-deps clean results-doc slurm-profile \
-	rerun-arm rerun-cv rerun-table
+.PHONY: demo test test-slurm test-kernels lint bench setup system-deps clean results-doc \
+	slurm-profile rerun-arm rerun-cv rerun-table
 
 setup: $(STAMP)
 
@@ -116,6 +116,27 @@ test-slurm: $(STAMP)
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PACKAGES)) >/dev/null; \
 	fi
 	LDARNET_TEST_TIER=slurm $(BIN)/pytest -q -p no:cacheprovider -rs tests/slurm
+
+# The CUDA backend's wrappers with mamba-ssm's real Triton kernels, on CPU under Triton's
+# interpreter (docs/cuda.md). Installs the optional `kernels-cpu` extra and mamba-ssm as
+# pure Python (no CUDA build, no prebuilt-wheel download) into .venv; never part of
+# `make setup`/`make test`/`make demo`. TRITON_INTERPRET must be set when the process
+# starts, so the tier runs as its own pytest process.
+# The mamba-ssm of the GPU environment (the `cuda` extra, envs/ldarnet-cuda.yaml).
+MAMBA_SSM_VERSION := 2.2.5
+# Keyed by the version: changing it reinstalls.
+KERNELS_STAMP := $(VENV)/.kernels-cpu-mamba-ssm-$(MAMBA_SSM_VERSION)
+
+$(KERNELS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,kernels-cpu]'
+	MAMBA_FORCE_BUILD=TRUE MAMBA_SKIP_CUDA_BUILD=TRUE $(BIN)/python -m pip install --quiet \
+	  --no-build-isolation --no-deps mamba-ssm==$(MAMBA_SSM_VERSION)
+	@touch $@
+
+test-kernels: $(KERNELS_STAMP)
+	@start=$$(date +%s); \
+	TRITON_INTERPRET=1 $(BIN)/pytest -q tests/test_kernels_interpreter.py && \
+	echo "kernel tier finished in $$(( $$(date +%s) - start )) s"
 
 # Paste the last run's paper-vs-this table (results/tables/claims.md) into docs/results.md.
 results-doc: $(STAMP)

@@ -4,9 +4,13 @@ Two kinds of tests live here:
 
 - CPU tests (always run): the registry and the ``LDARNET_KERNELS`` switch behave; asking
   for ``cuda`` where it cannot run is a clear error; importing ``kernels_cuda`` without a
-  GPU or kernel packages registers nothing and raises nothing; and the wrappers' own
-  plumbing (layout changes, head splitting, unpad → varlen → repad) is checked with the
-  kernels replaced by reference stand-ins, so only the kernels themselves stay unverified
+  GPU or kernel packages registers nothing and raises nothing; the production gate sends
+  CPU tensors to the reference and never registers under ``TRITON_INTERPRET``; and the
+  backend's own wrappers (``make_backend``: layout changes, head splitting, unpad →
+  varlen → repad) are driven with references of the kernels' documented semantics and
+  input checks in place of the extension functions. mamba-ssm's real Triton kernels run
+  through the same wrappers on CPU in tests/test_kernels_interpreter.py
+  (``make test-kernels``); only the CUDA extensions and compiled GPU code stay unverified
   on a CPU machine.
 - GPU tests (skipped unless CUDA and the kernel packages are present): every fast kernel
   against the reference on the same GPU, padded variable-length batches, and the tiny
@@ -162,59 +166,216 @@ def test_forced_torch_in_a_fresh_process_imports_no_optional_module() -> None:
     assert out == ["torch", "False"]
 
 
-# -- wrapper plumbing with the kernels replaced by reference stand-ins (runs on CPU)
+# -- the production gate (runs on CPU)
 
 
-def _mamba_like_ssd(x, dt, A, B, C, chunk_size, D=None, dt_bias=None, dt_softplus=False):
-    """``mamba_chunk_scan_combined``'s contract computed by the reference."""
-    assert dt_bias is None and dt_softplus is False  # our dt is already positive
-    assert A.shape == (x.shape[2],) and dt.shape == x.shape[:3]
+class _Recorder:
+    """A kernel function that records its calls and computes with ``fn``."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+        self.calls: list[tuple] = []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        return self.fn(*args, **kwargs)
+
+
+def test_registered_cuda_backend_sends_cpu_tensors_to_the_reference(monkeypatch) -> None:
+    """``register`` gates on CUDA tensors: with a CUDA device reported and the kernels
+    importable, CPU tensors still never reach a kernel."""
+    from ldarnet.model import kernels_cuda
+
+    ssd, conv = _Recorder(flash_free_ssd_reference), _Recorder(causal_conv1d_fn_reference)
+    monkeypatch.delitem(kernels._REGISTRY, "cuda", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setattr(kernels_cuda, "import_kernels",
+                        lambda: ({"ssd": ssd, "conv": conv}, None))
+    monkeypatch.setattr(kernels_cuda, "UNAVAILABLE_REASON", "not probed yet")
+    assert kernels_cuda.register()
+    backend = kernels._REGISTRY["cuda"]
+    x = torch.randn(1, 16, 2, 8)
+    backend.ssd_scan(x, torch.rand(1, 16, 2), -torch.ones(2), torch.randn(1, 16, 1, 4),
+                     torch.randn(1, 16, 1, 4), 8)
+    backend.causal_conv1d(torch.randn(1, 16, 8), torch.randn(8, 1, 4), torch.randn(8))
+    assert ssd.calls == [] and conv.calls == []
+
+
+def test_triton_interpreter_is_never_a_production_backend(monkeypatch) -> None:
+    """Even with a CUDA device, TRITON_INTERPRET set means: no cuda backend, and why."""
+    from ldarnet.model import kernels_cuda
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    ops, reason = kernels_cuda._probe()
+    assert ops == {} and "TRITON_INTERPRET is set" in reason
+
+
+# -- argument mapping against references of the kernels' documented semantics (CPU)
+#
+# Each reference below implements what its kernel is documented to compute AND checks
+# the input conditions the kernel enforces, so a wrapper that passes a layout, dtype or
+# argument the real kernel would refuse fails here too:
+# - mamba_chunk_scan_combined (mamba-ssm 2.x, ssd_combined.py): shapes asserted by its
+#   forward; dt_bias/dt_softplus/dt_limit as documented;
+# - causal_conv1d_fn (causal-conv1d 1.5, causal_conv1d_interface.py and the TORCH_CHECKs of
+#   csrc/causal_conv1d.cpp): x (batch, dim, seqlen) with unit stride in time or channels
+#   (the interface copies anything else), weight (dim, width), width 2..4, bias in the
+#   weight's dtype; "channel last" (x.stride(1) == 1) needs dim, x.stride(0) and
+#   x.stride(2) multiples of 8; output in x's dtype;
+# - flash_attn_varlen_func (flash-attn 2.x): q, k, v (total, heads, head_dim) with unit
+#   last stride, head_dim <= 256, cu_seqlens int32 (batch + 1,) from 0 to total,
+#   max_seqlen >= every length; query i of a sequence sees key j of the same sequence iff
+#   i - left <= j <= i + right for window_size (left, right), -1 = unbounded (for equal
+#   query and key lengths); softmax_scale defaults to head_dim ** -0.5.
+
+
+def flash_free_ssd_reference(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None,
+                             initial_states=None, seq_idx=None, cu_seqlens=None,
+                             dt_softplus=False, dt_limit=(0.0, float("inf")),
+                             return_final_states=False, return_varlen_states=False):
+    """``mamba_chunk_scan_combined``'s documented contract, computed by ``ssd_chunked``."""
+    b, length, h, p = x.shape
+    g, n = B.shape[2:]
+    assert h % g == 0 and B.shape == C.shape == (b, length, g, n)
+    assert dt.shape == (b, length, h) and A.shape == (h,)
+    assert D is None or D.shape in ((h,), (h, p))
+    assert z is None and initial_states is None and seq_idx is None and cu_seqlens is None
+    assert not return_final_states and not return_varlen_states
+    if dt_bias is not None:
+        dt = dt + dt_bias
+    if dt_softplus:
+        dt = F.softplus(dt)
+    dt = dt.clamp(*dt_limit)
     return ssd_chunked(x, dt, A, B, C, chunk_size, D)
 
 
-def _causal_conv1d_fn_like(x, weight, bias=None, activation=None):
-    """``causal_conv1d_fn``'s contract: x (b, c, l), weight (c, k) -> (b, c, l)."""
-    assert activation is None and weight.dim() == 2 and x.shape[1] == weight.shape[0]
-    k = weight.shape[1]
-    return F.conv1d(F.pad(x, (k - 1, 0)), weight.unsqueeze(1), bias, groups=x.shape[1])
+def causal_conv1d_fn_reference(x, weight, bias=None, seq_idx=None, initial_states=None,
+                               return_final_states=False, final_states_out=None,
+                               activation=None, layouts=None):
+    """``causal_conv1d_fn``'s documented contract and input checks (see above)."""
+    kernel_dtypes = (torch.float32, torch.float16, torch.bfloat16)
+    assert seq_idx is None and initial_states is None and not return_final_states
+    assert activation in (None, "silu", "swish")
+    _, dim, seqlen = x.shape
+    width = weight.shape[-1]
+    assert weight.shape == (dim, width) and 2 <= width <= 4
+    assert x.dtype in kernel_dtypes and weight.dtype in kernel_dtypes
+    if x.stride(2) != 1 and x.stride(1) != 1:
+        x = x.contiguous()  # what the Python interface does
+    channel_last = x.stride(1) == 1 and x.stride(2) > 1
+    if channel_last:
+        assert dim % 8 == 0, "causal_conv1d only supports channel dimension divisible by 8"
+        assert x.stride(2) % 8 == 0 and x.stride(0) % 8 == 0, \
+            "channel last layout requires x.stride(0) and x.stride(2) multiples of 8"
+    if bias is not None:
+        assert bias.dtype == weight.dtype and bias.shape == (dim,) and bias.stride(-1) == 1
+    if layouts is not None:
+        layouts.append(("channel_last" if channel_last else "contiguous", x))
+    out = F.conv1d(x.to(weight.dtype), weight.unsqueeze(1), bias, padding=width - 1,
+                   groups=dim)[..., :seqlen]
+    if activation is not None:
+        out = F.silu(out)
+    return out.to(x.dtype)
 
 
-@pytest.fixture
-def fake_kernels(monkeypatch):
-    """kernels_cuda's wrappers with 'GPU' checks passed and reference kernels inside."""
+def flash_attn_varlen_func_reference(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q,
+                                     max_seqlen_k, dropout_p=0.0, softmax_scale=None,
+                                     causal=False, window_size=(-1, -1), softcap=0.0,
+                                     alibi_slopes=None, deterministic=False,
+                                     return_attn_probs=False, block_table=None):
+    """``flash_attn_varlen_func``'s documented contract and input checks (see above).
+
+    Any float dtype is accepted so the comparison can be exact in float64; fp16/bf16 is
+    the attention module's gate (tests/test_kernels_cuda.py GPU tests run the real one).
+    """
+    assert dropout_p == 0.0 and softcap == 0.0 and alibi_slopes is None
+    assert block_table is None and not return_attn_probs
+    total, heads, head_dim = q.shape
+    assert k.shape == v.shape == (cu_seqlens_k[-1].item(), heads, head_dim)
+    assert all(t.stride(-1) == 1 for t in (q, k, v)) and head_dim <= 256
+    for cu, total_len, max_len in ((cu_seqlens_q, total, max_seqlen_q),
+                                   (cu_seqlens_k, k.shape[0], max_seqlen_k)):
+        assert cu.dtype == torch.int32 and cu.dim() == 1 and cu[0].item() == 0
+        assert cu[-1].item() == total_len
+        assert int((cu[1:] - cu[:-1]).max()) <= max_len
+    scale = head_dim ** -0.5 if softmax_scale is None else softmax_scale
+    left, right = window_size
+    outs = []
+    cu_q, cu_k = cu_seqlens_q.tolist(), cu_seqlens_k.tolist()
+    for (q0, q1), (k0, k1) in zip(itertools.pairwise(cu_q), itertools.pairwise(cu_k),
+                                  strict=True):
+        i = torch.arange(q1 - q0)[:, None] + (k1 - k0) - (q1 - q0)  # bottom-right aligned
+        j = torch.arange(k1 - k0)[None, :]
+        allowed = torch.ones(q1 - q0, k1 - k0, dtype=torch.bool)
+        if left >= 0:
+            allowed &= j >= i - left
+        if right >= 0:
+            allowed &= j <= i + right
+        if causal:
+            allowed &= j <= i
+        scores = torch.einsum("qhd,khd->hqk", q[q0:q1], k[k0:k1]) * scale
+        probs = scores.masked_fill(~allowed, float("-inf")).softmax(-1)
+        outs.append(torch.einsum("hqk,khd->qhd", probs, v[k0:k1]))
+    return torch.cat(outs, dim=0)
+
+
+def _reference_backend(**ops) -> kernels.Backend:
+    """The cuda backend's own wrappers (``make_backend``) around reference kernels, with a
+    device gate that admits CPU tensors."""
     from ldarnet.model import kernels_cuda
 
-    monkeypatch.setattr(kernels_cuda, "_on_gpu", lambda *tensors: True)
-    monkeypatch.setitem(kernels_cuda._ops, "ssd", _mamba_like_ssd)
-    monkeypatch.setitem(kernels_cuda._ops, "conv", _causal_conv1d_fn_like)
-    return kernels_cuda
+    return kernels_cuda.make_backend(ops, name="cuda-reference",
+                                     use_kernels=lambda *tensors: True,
+                                     is_available=lambda: True)
 
 
-@pytest.mark.parametrize(("h", "p", "g", "n"), [(4, 16, 2, 8), (1, 512, 1, 1), (2, 256, 1, 4)])
-def test_ssd_wrapper_maps_arguments_and_splits_wide_heads(fake_kernels, h, p, g, n) -> None:
+@pytest.mark.parametrize(("h", "p", "g", "n", "d_shape"), [
+    (4, 16, 2, 8, "h"), (1, 512, 1, 1, "h"), (2, 256, 1, 4, "h"), (2, 192, 1, 4, "hp"),
+])
+def test_ssd_wrapper_maps_arguments_and_splits_wide_heads(h, p, g, n, d_shape) -> None:
+    kernel = _Recorder(flash_free_ssd_reference)
+    backend = _reference_backend(ssd=kernel)
     b, length = 2, 70
     x = torch.randn(b, length, h, p, dtype=torch.float64)
     dt = torch.rand(b, length, h, dtype=torch.float64) * 0.5 + 0.01
     A = -torch.rand(h, dtype=torch.float64) - 0.1
     B = torch.randn(b, length, g, n, dtype=torch.float64)
     C = torch.randn(b, length, g, n, dtype=torch.float64)
-    D = torch.randn(h, dtype=torch.float64)
-    # float64 is outside the kernels' dtypes: run the split path on float32 copies.
+    D = torch.randn(h if d_shape == "h" else (h, p), dtype=torch.float64)
+    # float64 is outside the kernels' dtypes: run the wrapper on float32 copies.
     args32 = [t.float() for t in (x, dt, A, B, C)]
-    got = fake_kernels.ssd_scan(*args32, 32, D.float())
+    got = backend.ssd_scan(*args32, 32, D.float())
+    assert len(kernel.calls) == 1
+    (kx, *_), kwargs = kernel.calls[0]
+    assert kx.shape[-1] <= 128 and kwargs["dt_bias"] is None and not kwargs["dt_softplus"]
     ref = ssd_chunked(x, dt, A, B, C, 32, D)
     assert got.shape == ref.shape and got.dtype == torch.float32
     assert _rel_err(got, ref) < 1e-4
 
 
-@pytest.mark.parametrize("channels", [24, 20, 13])
-def test_conv_wrapper_layouts_match_reference(fake_kernels, channels) -> None:
-    extra = 3  # a split view like Mamba2's xBC: non-unit row stride, offset start
+@pytest.mark.parametrize(("channels", "extra", "layout"), [
+    (1280, 1040, "channel_last"),  # 110M stage 0: xBC viewed in zxbcdt, passed as is
+    (24, 3, "channel_last"),  # row stride 27: copied to a contiguous channel-last layout
+    (20, 3, "contiguous"),  # 20 channels: row stride not a multiple of 8
+    (13, 0, "contiguous"),
+    (36, 4, "contiguous"),  # row stride 40 but 36 channels: not channel-last-able
+])
+def test_conv_wrapper_layouts_match_reference(channels, extra, layout) -> None:
+    layouts: list = []
+    kernel = _Recorder(lambda *a, **kw: causal_conv1d_fn_reference(*a, layouts=layouts, **kw))
+    backend = _reference_backend(conv=kernel)
     full = torch.randn(2, 37, channels + extra, requires_grad=True)
-    x = full[..., extra:]
+    x = full[..., extra:]  # a split view like Mamba2's xBC: non-unit row stride
     weight = torch.randn(channels, 1, 4, requires_grad=True)
     bias = torch.randn(channels, requires_grad=True)
-    got = fake_kernels.causal_conv1d(x, weight, bias)
+    got = backend.causal_conv1d(x, weight, bias)
+    assert len(kernel.calls) == 1
+    (used, passed), = layouts
+    assert used == layout
+    if layout == "channel_last" and x.stride(1) % 8 == 0:
+        assert passed.data_ptr() == x.data_ptr()  # the view itself, no copy
     ref = causal_depthwise_conv1d(x, weight, bias)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
     grads = torch.autograd.grad(got.square().sum(), (full, weight, bias))
@@ -223,24 +384,13 @@ def test_conv_wrapper_layouts_match_reference(fake_kernels, channels) -> None:
         torch.testing.assert_close(a, r, atol=1e-4, rtol=1e-4)
 
 
-def _packed_reference_attention(q, k, v, cu_seqlens, max_seqlen, window, softmax_scale):
-    """``flash_attn_varlen_func``'s contract (non-causal, ±window) by dense attention."""
-    outs = []
-    bounds = cu_seqlens.tolist()
-    for start, end in itertools.pairwise(bounds):
-        qs, ks, vs = (t[start:end].transpose(0, 1) for t in (q, k, v))  # (H, n, Dh)
-        n = end - start
-        assert n <= max_seqlen
-        rel = torch.arange(n)[:, None] - torch.arange(n)[None, :]
-        allowed = None if window == -1 else rel.abs() <= window
-        outs.append(F.scaled_dot_product_attention(qs, ks, vs, attn_mask=allowed,
-                                                   scale=softmax_scale).transpose(0, 1))
-    return torch.cat(outs, dim=0)
-
-
 @pytest.mark.parametrize("window", [3, -1])
 @pytest.mark.parametrize("lengths", [[50, 50], [50, 31, 7]])
-def test_varlen_attention_unpad_repad_matches_reference(window, lengths) -> None:
+def test_varlen_attention_mapping_matches_reference(window, lengths) -> None:
+    """unpad -> the cuda wrapper's flash-attn call -> repad equals the module's reference
+    path (blockwise SDPA over the padded batch)."""
+    kernel = _Recorder(flash_attn_varlen_func_reference)
+    backend = _reference_backend(attention=kernel)
     m = SlidingWindowAttention(32, 4, 8, window).double()
     L = max(lengths)
     x = torch.randn(len(lengths), L, 32, dtype=torch.float64)
@@ -249,20 +399,26 @@ def test_varlen_attention_unpad_repad_matches_reference(window, lengths) -> None
     qkv = m.Wqkv(x).view(len(lengths), L, 3, m.num_heads, m.head_dim)
     q, k, v = qkv.unbind(dim=2)
     q, k = m.rotary_emb(q, k)
-    out = m._varlen_attention(_packed_reference_attention, q, k, v,
+    out = m._varlen_attention(backend.varlen_attention, q, k, v,
                               None if all(n == L for n in lengths) else mask)
     got = m.out_proj(out.reshape(len(lengths), L, 32))
     torch.testing.assert_close(got, ref, atol=1e-10, rtol=1e-10)
     assert torch.all(out[~mask] == 0)
+    (args, kwargs), = kernel.calls
+    assert args[3].tolist() == [0, *itertools.accumulate(lengths)]
+    assert kwargs["window_size"] == (window, window) and kwargs["causal"] is False
 
 
 def test_varlen_attention_declines_masks_it_cannot_pack() -> None:
+    kernel = _Recorder(flash_attn_varlen_func_reference)
+    backend = _reference_backend(attention=kernel)
     m = SlidingWindowAttention(16, 2, 8, 2)
     q = k = v = torch.randn(2, 6, 2, 8)
     left_padded = torch.tensor([[False, True, True, True, True, True], [True] * 6])
     empty_row = torch.tensor([[False] * 6, [True] * 6])
-    assert m._varlen_attention(_packed_reference_attention, q, k, v, left_padded) is None
-    assert m._varlen_attention(_packed_reference_attention, q, k, v, empty_row) is None
+    assert m._varlen_attention(backend.varlen_attention, q, k, v, left_padded) is None
+    assert m._varlen_attention(backend.varlen_attention, q, k, v, empty_row) is None
+    assert kernel.calls == []
 
 
 # ============================================================================ GPU tests

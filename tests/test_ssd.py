@@ -38,6 +38,16 @@ def test_chunked_matches_sequential_float64(b, length, h, p, g, n, chunk) -> Non
     torch.testing.assert_close(got, expected, atol=1e-10, rtol=1e-10)
 
 
+def test_per_channel_skip_weight() -> None:
+    """D of shape (h, p) (mamba-ssm's D_has_hdim) is y += D[h, c] * x[..., h, c]."""
+    x, dt, A, B, C, _ = _inputs(2, 21, 3, 4, 1, 5)
+    D = torch.randn(3, 4, dtype=torch.float64)
+    expected = ssd_sequential(x, dt, A, B, C) + x * D
+    torch.testing.assert_close(ssd_sequential(x, dt, A, B, C, D), expected)
+    torch.testing.assert_close(ssd_chunked(x, dt, A, B, C, 8, D), expected,
+                               atol=1e-10, rtol=1e-10)
+
+
 def test_result_does_not_depend_on_chunk_size() -> None:
     x, dt, A, B, C, D = _inputs(2, 100, 4, 4, 2, 8)
     outs = [ssd_chunked(x, dt, A, B, C, q, D) for q in (3, 16, 25, 100, 256)]

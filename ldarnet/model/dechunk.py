@@ -12,6 +12,13 @@ Both EMAs are one SSD scan (state size 1: ``dt = -log(1-P)``, ``A = -1``,
 ``B = P/dt``, ``C = 1``, so ``exp(dt·A) = 1-P`` and ``dt·B·x = P·X``) run on the forward
 and the flipped sequences stacked along the batch, all in float32 — the release's
 post-camera-ready fix of the bf16 dechunker. Gradients reach the router through P.
+
+"All in float32" includes bf16 autocast: :func:`dechunk` turns autocast off for its whole
+body, because the torch path of the SSD scan does its products with ``@``, which
+autocast would run in bf16 (relative error ~1e-2 instead of ~1e-7), and the fix the
+paper's NT results depend on is exactly that this EMA is not bf16. Inputs of any dtype are
+upcast to float32 (float64 stays float64, for tests); the output is cast back to the
+backbone's dtype.
 """
 
 from __future__ import annotations
@@ -52,12 +59,16 @@ def dechunk(
     mask: Tensor,
     chunk_size: int = 256,
 ) -> Tensor:
-    """Full-resolution states (b, l, d) from backbone outputs ``chunks`` (b, m, d)."""
-    prob = upcast(boundary_prob).clamp(PROB_EPS, 1.0 - PROB_EPS)
-    prob_chunks = gather_positions(prob, order).to(upcast(chunks).dtype)  # (b, m)
-    x = upcast(chunks) * compressed_mask.unsqueeze(-1)
-    smoothed = ema_both_directions(x, prob_chunks, chunk_size)
-    m = chunks.shape[1]
-    index = (torch.cumsum(boundary_mask.long(), dim=1) - 1).clamp(0, m - 1)
-    out = gather_positions(smoothed, index) * mask.unsqueeze(-1)
+    """Full-resolution states (b, l, d) from backbone outputs ``chunks`` (b, m, d).
+
+    Float32 (or float64) throughout, also under autocast (module docstring).
+    """
+    with torch.autocast(device_type=chunks.device.type, enabled=False):
+        prob = upcast(boundary_prob).clamp(PROB_EPS, 1.0 - PROB_EPS)
+        prob_chunks = gather_positions(prob, order).to(upcast(chunks).dtype)  # (b, m)
+        x = upcast(chunks) * compressed_mask.unsqueeze(-1)
+        smoothed = ema_both_directions(x, prob_chunks, chunk_size)
+        m = chunks.shape[1]
+        index = (torch.cumsum(boundary_mask.long(), dim=1) - 1).clamp(0, m - 1)
+        out = gather_positions(smoothed, index) * mask.unsqueeze(-1)
     return out.to(chunks.dtype)

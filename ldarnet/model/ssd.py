@@ -13,7 +13,9 @@ matmuls, which is what makes the CPU reference path usable (benchmarks/ssd_scan.
 :func:`ssd_sequential` is the literal recurrence, kept as the test oracle.
 
 Shapes: ``x (b, l, h, p)``, ``dt (b, l, h)`` (already positive), ``A (h,)`` (negative),
-``B, C (b, l, g, n)`` with ``g`` groups shared by ``h / g`` heads each, ``D (h,)``.
+``B, C (b, l, g, n)`` with ``g`` groups shared by ``h / g`` heads each, ``D (h,)`` (one
+skip weight per head, as the model uses) or ``(h, p)`` (per channel, mamba-ssm's
+``D_has_hdim``; accepted so that every backend takes the same arguments).
 Computation runs in float32 (float64 when ``x`` is float64, for tests).
 """
 
@@ -85,9 +87,14 @@ def ssd_chunked(
     y_off = (Cc @ states_in).view(b, c, g, q, r, p).transpose(3, 4)  # (b, c, g, r, q, p)
     y = torch.addcmul(y, y_off, a.exp().unsqueeze(-1))
     if D is not None:
-        y = torch.addcmul(y, xc.permute(0, 1, 3, 4, 2, 5), D.to(dtype).view(g, r, 1, 1))
+        y = torch.addcmul(y, xc.permute(0, 1, 3, 4, 2, 5), _skip_weight(D, dtype, g, r, p))
     out = y.permute(0, 1, 4, 2, 3, 5).reshape(b, c * q, h, p)[:, :length]
     return out.to(x.dtype)
+
+
+def _skip_weight(D: Tensor, dtype: torch.dtype, g: int, r: int, p: int) -> Tensor:
+    """D (h,) or (h, p) as (g, r, 1, 1 or p), broadcasting over (b, c, g, r, q, p)."""
+    return D.to(dtype).view(g, r, 1, p if D.dim() == 2 else 1)
 
 
 def ssd_sequential(
@@ -110,5 +117,5 @@ def ssd_sequential(
         ys.append(torch.einsum("bhpn,bhn->bhp", state, Ch[:, t]))
     y = torch.stack(ys, dim=1)
     if D is not None:
-        y = y + xd * D.to(dtype).reshape(1, 1, h, 1)
+        y = y + xd * D.to(dtype).reshape(1, 1, h, p if D.dim() == 2 else 1)
     return y.to(x.dtype)

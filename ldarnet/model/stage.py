@@ -74,6 +74,8 @@ class Stage(nn.Module):
         chunks, compressed_mask, order = chunk(encoded, router.boundary_mask)
         router.compressed_mask = compressed_mask
         inner, inner_routers = self.main_network(chunks, compressed_mask, row_keys)
+        # The router and the dechunk EMA run in float32 whatever autocast says (each turns
+        # autocast off inside; docs/model.md, "Precision").
         upsampled = dechunk(inner, router.boundary_mask, router.boundary_prob, order,
                             compressed_mask, mask, self.chunk_size)
         with torch.autocast(device_type=encoded.device.type, enabled=False):
