@@ -182,12 +182,17 @@ def test_changed_arm_weights_are_not_answered_from_a_cache(local_run: Path,
     old_weights, old_result = sha256(arm), result.read_text()
     config = local_run / "config/models/ldarnet-tiny-fixed.yaml"
     config.write_text(config.read_text() + "  grid_stride: 3\n")
-    proc = subprocess.run(
+    # the changed arm makes its protected weights out of date: Snakemake says so and stops
+    refused = subprocess.run(
         user_command([SNAKEMAKE, "results/tables/ablation.tsv", "--configfile",
                       "config/mini.yaml", "--cores", "2"]),
         cwd=local_run, env=_user_env(shared_tmp / "home"), capture_output=True, text=True,
-        timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-5000:]
+        timeout=600)
+    assert refused.returncode != 0, refused.stdout[-3000:]
+    assert "Write-protected" in refused.stdout + refused.stderr
+    assert sha256(arm) == old_weights
+    # the documented way on: retrain that arm; its CV is recomputed for the new weights
+    proc = _make(local_run, shared_tmp, "rerun-arm", "ARM=ldarnet_fixed")
     assert _ran(proc)["pretrain"] == 1 and _ran(proc)["finetune_cv"] == 1
     assert sha256(arm) != old_weights
     assert result.read_text() != old_result

@@ -24,9 +24,11 @@ from tier import (
     ACCOUNT,
     cluster,  # noqa: F401  (fixture)
     logged_step,
+    quiesce,
     rule_of,
     run_slurm,
     sacct,
+    scheduler_state,
     sha256,
     shared_tmp,  # noqa: F401  (fixture)
     slurm_env,
@@ -65,6 +67,27 @@ def reference(shared_tmp: Path) -> str:  # noqa: F811
     return sha256(work / WEIGHTS)
 
 
+@pytest.fixture(autouse=True)
+def _clean_scheduler(cluster):  # noqa: F811
+    """Whatever a test leaves queued (a failure half-way) is cancelled before the next."""
+    yield
+    quiesce(cluster)
+
+
+def _diagnosis(cluster, work: Path, log: Path | None = None):  # noqa: F811
+    """What the scheduler and the run looked like (for a wait that timed out)."""
+    def text() -> str:
+        jobs = "\n".join(str(j) for j in _jobs(cluster, work))
+        tail = log.read_text()[-3000:] if log and log.exists() else ""
+        train = work / RUN_DIR / "train_log.csv"
+        steps = train.read_text()[-500:] if train.exists() else "(no train_log.csv)"
+        attempts = work / ATTEMPTS
+        history = attempts.read_text()[-3000:] if attempts.exists() else "(no attempts log)"
+        return (f"{scheduler_state(cluster)}\npretrain jobs:\n{jobs}\n--- train_log.csv\n"
+                f"{steps}\n--- attempts\n{history}\n--- snakemake\n{tail}")
+    return text
+
+
 def _jobs(cluster, work: Path) -> list[dict[str, str]]:  # noqa: F811
     return [j for j in sacct(cluster, work) if rule_of(j) == "pretrain"]
 
@@ -89,24 +112,28 @@ def test_timeout_cancel_and_preemption_resume_bit_for_bit(
     run = start_slurm(work, env, WEIGHTS, "--configfile", config,
                       log=shared_tmp / "interrupted.out")
     run_dir = work / RUN_DIR
+    why = _diagnosis(cluster, work, shared_tmp / "interrupted.out")
     try:
         # attempt 1 runs into its time limit: early signal (or SIGTERM), state saved
-        wait_for(lambda: len(_jobs(cluster, work)) >= 2, "the resubmission after the time limit")
+        wait_for(lambda: len(_jobs(cluster, work)) >= 2, "the resubmission after the time limit",
+                 diagnose=why)
         first = _jobs(cluster, work)[0]
         assert first["State"] in ("TIMEOUT", "FAILED"), first
         # attempt 2: cancelled once it has made progress of its own
         resumed_at = logged_step(run_dir)
         job = wait_for(lambda: logged_step(run_dir) >= resumed_at + 5
-                       and _running(cluster, work), "attempt 2 to train")
+                       and _running(cluster, work), "attempt 2 to train", diagnose=why)
         _slurm(cluster, "scancel", job["JobIDRaw"])
-        wait_for(lambda: len(_jobs(cluster, work)) >= 3, "the resubmission after scancel")
+        wait_for(lambda: len(_jobs(cluster, work)) >= 3, "the resubmission after scancel",
+                 diagnose=why)
         # attempt 3: pre-empted by a job of the urgent partition that needs the whole node
         resumed_at = logged_step(run_dir)
         job = wait_for(lambda: logged_step(run_dir) >= resumed_at + 5
-                       and _running(cluster, work), "attempt 3 to train")
+                       and _running(cluster, work), "attempt 3 to train", diagnose=why)
         _slurm(cluster, "sbatch", "-A", ACCOUNT, "-p", "urgent", "-c", "2", "--gpus=2",
                "--mem", "1000", "-t", "1", "--wrap", "sleep 5")
-        wait_for(lambda: len(_jobs(cluster, work)) >= 4, "the resubmission after pre-emption")
+        wait_for(lambda: len(_jobs(cluster, work)) >= 4, "the resubmission after pre-emption",
+                 diagnose=why)
         assert run.wait(timeout=3600) == 0, (shared_tmp / "interrupted.out").read_text()[-5000:]
     finally:
         if run.poll() is None:
@@ -154,7 +181,9 @@ def test_killed_snakemake_restarted_never_runs_two_writers(
     first = start_slurm(work, env, WEIGHTS, "--configfile", config,
                         log=shared_tmp / "first.out")
     run_dir = work / RUN_DIR
-    wait_for(lambda: logged_step(run_dir) >= 5 and _running(cluster, work), "the first job")
+    why = _diagnosis(cluster, work, shared_tmp / "first.out")
+    wait_for(lambda: logged_step(run_dir) >= 5 and _running(cluster, work), "the first job",
+             diagnose=why)
     os.killpg(first.pid, signal.SIGKILL)  # Snakemake dies; its SLURM job goes on
     first.wait()
     unlock = subprocess.run([SNAKEMAKE, WEIGHTS, "--configfile", config, "--unlock"],

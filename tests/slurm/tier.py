@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -138,15 +138,56 @@ def rule_of(job: dict[str, str]) -> str:
     return comment.split("_wildcards_")[0]
 
 
-def wait_for(condition, what: str, timeout_s: float = 900, poll_s: float = 1.0):
-    """Poll ``condition`` until it returns something true; fail with ``what``."""
+def wait_for(condition, what: str, timeout_s: float = 900, poll_s: float = 1.0,
+             diagnose: Callable[[], str] | None = None):
+    """Poll ``condition`` until it returns something true; fail with ``what``.
+
+    ``diagnose`` (the scheduler's and the run's state) is added to the failure message:
+    a timeout in a scheduler test is otherwise impossible to explain after the fact.
+    """
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(poll_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+    detail = f"\n{diagnose()}" if diagnose else ""
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{detail}")
+
+
+def scheduler_state(cluster: LocalCluster) -> str:
+    """squeue and sinfo as text (for failure messages)."""
+    env = {**os.environ, **cluster.env}
+    out = []
+    for command in (["squeue", "-o", "%i %P %j %T %r %M %l"], ["sinfo", "-N", "-o", "%N %T %E"]):
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+        out.append(f"$ {' '.join(command)}\n{proc.stdout}{proc.stderr}")
+    return "\n".join(out)
+
+
+def quiesce(cluster: LocalCluster, timeout_s: float = 120) -> None:
+    """Cancel every job left on the cluster and return a drained node to service.
+
+    Run after each fault test, so that a test that fails half-way (its Snakemake killed,
+    its job still running or pending) cannot hold the node for the next one.
+    """
+    env = {**os.environ, **cluster.env}
+
+    def queue() -> list[str]:
+        return subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True,
+                              env=env).stdout.split()
+
+    jobs = queue()
+    if jobs:
+        subprocess.run(["scancel", *jobs], capture_output=True, env=env)
+    deadline = time.time() + timeout_s
+    while queue() and time.time() < deadline:
+        time.sleep(1)
+    state = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True,
+                           env=env).stdout
+    if "drain" in state or "down" in state:
+        subprocess.run(["scontrol", "update", f"NodeName={cluster.host}", "State=RESUME"],
+                       capture_output=True, env=env)
 
 
 def logged_step(run_dir: Path) -> int:
