@@ -51,6 +51,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         summary = run_pretraining(
             model_config=args.model, train_config=args.config, shards=args.shards,
             out=args.out, seed=args.seed, device=args.device, steps=steps,
+            stop_before_limit=args.stop_before_limit,
         )
     except Preempted:
         return EXIT_PREEMPTED
@@ -301,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: cuda when available, else cpu")
     p.add_argument("--budget", default=None,
                    help="ablation arm: budget JSON whose 'steps' replace the config's budget")
+    p.add_argument("--stop-before-limit", type=int, default=0, metavar="SECONDS",
+                   help="inside a SLURM job: save the state and exit 75 this many seconds "
+                        "before the job's time limit (default 0: only on SIGTERM/SIGUSR1)")
     p.set_defaults(func=_cmd_pretrain)
 
     p = sub.add_parser(

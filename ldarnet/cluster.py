@@ -90,15 +90,15 @@ def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
 
 
-def gpu_job(config: Mapping[str, Any], stage: str, signal_lead_s: int | None = None,
+def gpu_job(config: Mapping[str, Any], stage: str,
             environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Resources of a rule whose jobs compute on the stage's GPUs (CPU job if gpus is 0).
 
     A GPU job is pinned to one node (its processes talk through ``torchrun --standalone``)
     and asks for CPUs per GPU, never ``tasks`` (the SLURM plugin would turn that into
-    ``--ntasks-per-gpu`` and start the command once per GPU). ``signal_lead_s`` asks SLURM
-    for SIGUSR1 that many seconds before the time limit, so a resumable command can
-    finish its step and save its state inside the allocation.
+    ``--ntasks-per-gpu`` and start the command once per GPU). No ``--signal``: SLURM
+    would signal the job's own Snakemake too, which dies of SIGUSR1; the pretraining stops
+    before the limit by itself (``ldarnet.train.time_limit``).
     """
     env = _environ(environ)
     compute = stage_compute(config, stage)
@@ -113,8 +113,6 @@ def gpu_job(config: Mapping[str, Any], stage: str, signal_lead_s: int | None = N
     }
     if env.get(GPU_PARTITION_VARIABLE):
         resources["slurm_partition"] = env[GPU_PARTITION_VARIABLE]
-    if signal_lead_s:
-        resources["slurm_extra"] = f"--signal=USR1@{int(signal_lead_s)}"
     return resources
 
 
@@ -241,8 +239,15 @@ def _run_query(args: list[str]) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-def ended_preempted(job_ids: Iterable[str]) -> set[str]:
-    """The jobs among ``job_ids`` that ended PREEMPTED and will not be requeued by SLURM.
+# Final states that snakemake-executor-plugin-slurm 2.8.0 does not recognise as final:
+# PREEMPTED (it waits for a requeue) and "CANCELLED by <uid>" (sacct's spelling of a
+# cancellation; the plugin compares the whole string with "CANCELLED").
+_WAITED_ON_FOREVER = ("PREEMPTED", "CANCELLED")
+
+
+def ended_unrecognised(job_ids: Iterable[str]) -> dict[str, str]:
+    """{job: sacct state} of the jobs among ``job_ids`` that ended in a state the SLURM
+    plugin keeps waiting on, and that SLURM will not run again.
 
     ``sacct`` reports the newest record of each job; a job that SLURM requeues goes back
     to PENDING, so PREEMPTED there means the pre-emption cancelled it (PreemptMode=CANCEL,
@@ -251,38 +256,41 @@ def ended_preempted(job_ids: Iterable[str]) -> set[str]:
     """
     ids = sorted({str(i).split(";")[0] for i in job_ids})
     if not ids:
-        return set()
+        return {}
     accounting = _run_query(["sacct", "-X", "-n", "-P", "-o", "JobIdRaw,State",
                              "-j", ",".join(ids)])
     if accounting is None:
-        return set()
-    preempted = set()
+        return {}
+    ended: dict[str, str] = {}
     for line in accounting.splitlines():
         fields = line.strip().split("|")
-        if len(fields) >= 2 and fields[1].split()[0:1] == ["PREEMPTED"] and fields[0] in ids:
-            preempted.add(fields[0])
-    if not preempted:
-        return set()
+        if (len(fields) >= 2 and fields[0] in ids
+                and fields[1].split()[0:1] in ([state] for state in _WAITED_ON_FOREVER)):
+            ended[fields[0]] = fields[1].strip()
+    if not ended:
+        return {}
     queue = _run_query(["squeue", "-h", "-o", "%i", "-t", _ACTIVE_STATES,
-                        "-j", ",".join(sorted(preempted))])
+                        "-j", ",".join(sorted(ended))])
     if queue is None:
         # squeue refuses job ids it no longer knows: then none of them is active
         queue = ""
     active = {line.strip() for line in queue.splitlines() if line.strip()}
-    return preempted - active
+    return {job: state for job, state in ended.items() if job not in active}
 
 
 def resubmit_preempted_jobs(executor_class: type) -> None:
-    """Report SLURM jobs that ended PREEMPTED as failed, so that Snakemake resubmits them.
+    """Report SLURM jobs that were pre-empted or cancelled as failed, so that Snakemake
+    resubmits them.
 
     snakemake-executor-plugin-slurm (2.8.0, pinned in pyproject.toml) keeps waiting on a
-    job whose state is PREEMPTED, expecting SLURM to requeue it; on sites whose
-    pre-emption cancels jobs the run would wait forever. This wraps the plugin's status
-    check: once the plugin has seen a pre-emption, jobs it still counts as running are
-    checked with :func:`ended_preempted` and those that ended are reported as failed,
-    which spends one of the rule's retries and resubmits the job (a pretraining then
-    resumes from the state it saved on SIGTERM). Requeued jobs are left to SLURM.
-    The real-cluster tests (tests/slurm/) pre-empt a job and check the resubmission.
+    job whose state is PREEMPTED, expecting SLURM to requeue it (on sites whose
+    pre-emption cancels jobs the run would wait forever), and on one that ``scancel``
+    ended, because sacct says "CANCELLED by <uid>" and the plugin looks for "CANCELLED"
+    (both seen on a real SLURM 22.05 cluster, tests/slurm). This wraps the plugin's status
+    check: jobs it still counts as running are checked with :func:`ended_unrecognised`
+    and those that ended are reported as failed, which spends one of the rule's retries
+    and resubmits the job (a pretraining then resumes from the state it saved on
+    SIGTERM). Requeued jobs are left to SLURM.
     """
     original = executor_class.check_active_jobs
     if getattr(original, "_ldarnet_preemption", False):
@@ -290,14 +298,13 @@ def resubmit_preempted_jobs(executor_class: type) -> None:
 
     async def check_active_jobs(self, active_jobs):  # type: ignore[no-untyped-def]
         running = [job async for job in original(self, active_jobs)]
-        ended: set[str] = set()
-        if running and getattr(self, "_preemption_warning", False):
-            ended = ended_preempted(job.external_jobid for job in running)
+        ended = ended_unrecognised(job.external_jobid for job in running) if running else {}
         for job in running:
-            if str(job.external_jobid).split(";")[0] in ended:
+            state = ended.get(str(job.external_jobid).split(";")[0])
+            if state:
                 self.report_job_error(
-                    job, msg=f"SLURM job {job.external_jobid} was pre-empted and cancelled "
-                             "by SLURM; resubmitting it (it resumes from its saved state)")
+                    job, msg=f"SLURM job {job.external_jobid} ended {state}; resubmitting it "
+                             "(a pretraining resumes from its saved state)")
             else:
                 yield job
 

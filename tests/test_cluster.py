@@ -14,18 +14,22 @@ import shlex
 import subprocess
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
 
+import ldarnet.cluster as cluster_module
 from conftest import ROOT
 from ldarnet.cluster import (
     PlannedJob,
     check_submission,
     check_test_mode,
     cpu_job,
+    ended_unrecognised,
     gpu_job,
     outer_retries,
+    resubmit_preempted_jobs,
     stage_compute,
     stage_device,
     torch_launcher,
@@ -55,10 +59,9 @@ LOCAL_RULES = {"all", "download_genome", "download_annotation", "fetch_task",
 # ------------------------------------------------------------------------ unit level
 def test_gpu_jobs_ask_for_gpus_cpus_one_node_and_the_gpu_partition() -> None:
     env = {"LDARNET_SLURM_GPU_PARTITION": "gpuq", "LDARNET_SLURM_PARTITION": "cpuq"}
-    pretrain = gpu_job(PAPER, "pretrain", signal_lead_s=900, environ=env)
+    pretrain = gpu_job(PAPER, "pretrain", environ=env)
     assert pretrain == {"gpu": 4, "cpus_per_gpu": 8, "nodes": 1, "mem_mb": 128000,
-                        "runtime": 2880, "slurm_partition": "gpuq",
-                        "slurm_extra": "--signal=USR1@900"}
+                        "runtime": 2880, "slurm_partition": "gpuq"}
     assert "tasks" not in pretrain  # the plugin would start the command once per GPU
     assert stage_compute(PAPER, "pretrain").threads == 32
     assert gpu_job(PAPER, "evaluation", environ=env)["cpus_per_gpu"] == 8
@@ -171,8 +174,9 @@ def test_every_rule_of_the_paper_is_submitted_where_it_belongs(tmp_path: Path) -
             assert not any("gpu" in a for a in args), (rule, line)
             assert "--ntasks=1" in args and any(a.startswith("--cpus-per-task=") for a in args)
         assert "--mem" in args and "-t" in args, rule
-    assert "--signal=USR1@900" in lines["pretrain"]
-    assert "--signal" not in "".join(v for k, v in lines.items() if k != "pretrain")
+    # no --signal: it would kill the Snakemake inside the job (ldarnet.train.time_limit);
+    # the pretraining stops pretrain.stop_before_limit seconds before the limit itself
+    assert "--signal" not in "".join(lines.values())
 
 
 def test_gpu_rules_without_gpu_partition_are_refused_before_submission(tmp_path: Path) -> None:
@@ -223,3 +227,55 @@ def test_a_site_profile_combines_with_the_rules(tmp_path: Path) -> None:
     assert "mem_mb=4000" in resources["prepare_genome"]  # the rule's own request wins
     cv = resources["finetune_cv"]  # the rule's GPU partition wins over the site default
     assert "slurm_partition=gpuq" in cv and "gpu=1" in cv and "qos=normal" in cv
+
+
+# ------------------------------------------------------------- jobs the plugin waits on
+def _queries(monkeypatch, sacct: str, squeue: str) -> list[list[str]]:
+    asked: list[list[str]] = []
+
+    def run_query(args: list[str]) -> str:
+        asked.append(args)
+        return sacct if args[0] == "sacct" else squeue
+
+    monkeypatch.setattr(cluster_module, "_run_query", run_query)
+    return asked
+
+
+def test_cancelled_and_preempted_jobs_are_recognised_as_ended(monkeypatch) -> None:
+    """sacct's "CANCELLED by <uid>" and PREEMPTED (not requeued) end the job; a requeued
+    one (back in the queue) and a running one do not."""
+    _queries(monkeypatch, sacct="11|CANCELLED by 0\n12|PREEMPTED\n13|RUNNING\n14|PREEMPTED\n",
+             squeue="14\n")
+    assert ended_unrecognised(["11", "12", "13", "14;cluster"]) == {
+        "11": "CANCELLED by 0", "12": "PREEMPTED"}
+
+
+def test_status_check_reports_what_the_plugin_would_wait_on_forever(monkeypatch) -> None:
+    import asyncio
+
+    _queries(monkeypatch, sacct="21|CANCELLED by 1000\n22|RUNNING\n", squeue="")
+
+    class Job:
+        def __init__(self, job_id: str) -> None:
+            self.external_jobid = job_id
+
+    class Plugin:  # the plugin's check: both jobs look "still running" to it
+        errors: ClassVar[list[tuple[str, str]]] = []
+
+        async def check_active_jobs(self, active_jobs):
+            for job in active_jobs:
+                yield job
+
+        def report_job_error(self, job, msg: str) -> None:
+            self.errors.append((job.external_jobid, msg))
+
+    resubmit_preempted_jobs(Plugin)
+    resubmit_preempted_jobs(Plugin)  # installed once however often the Snakefile runs
+
+    async def check() -> list[str]:
+        return [j.external_jobid async for j in Plugin().check_active_jobs(
+            [Job("21"), Job("22")])]
+
+    assert asyncio.run(check()) == ["22"]
+    assert [job for job, _ in Plugin.errors] == ["21"]
+    assert "CANCELLED by 1000" in Plugin.errors[0][1]

@@ -99,6 +99,11 @@ def test_shard_errors(tmp_path: Path) -> None:
     truncated.write_bytes(path.read_bytes()[:60])
     with pytest.raises(ShardError, match="truncated or corrupt"):
         open_shard(truncated)
+    other = tmp_path / "other.npy"  # not .npy at all: refused without numpy's unpickling advice
+    other.write_bytes(b"not a token shard")
+    with pytest.raises(ShardError, match="no .npy header") as refused:
+        open_shard(other)
+    assert "allow_pickle" not in str(refused.value)
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((3, 8), dtype=np.int64))
     with pytest.raises(ShardError, match="uint8"):

@@ -184,3 +184,22 @@ def test_tiny_model_learns_real_dna(genome: Path, tmp_path: Path) -> None:
     assert len(val) == 3
     assert val[-1] < 1.35 < math.log(4)
     assert val[-1] < val[0]
+
+
+def test_stop_before_the_slurm_time_limit_saves_and_resumes(shards: Path, tmp_path: Path
+                                                           ) -> None:
+    """Inside a SLURM job whose limit is already within the lead: save after the first
+    step, exit 75; the rerun (outside the job) resumes and finishes the same steps."""
+    config = _train_config(tmp_path, steps=8)
+    out = tmp_path / "limited"
+    cmd = [*_command(config, shards, out), "--stop-before-limit", "600"]
+    job = {**ENV, "SLURM_JOB_ID": "4242", "SLURM_JOB_END_TIME": str(int(time.time()) + 590)}
+    proc = subprocess.run(cmd, env=job, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 75, proc.stderr[-3000:]
+    assert "SLURM job 4242 ends at" in proc.stderr
+    assert "stopping before the SLURM time limit; state saved at step 1" in proc.stderr
+    assert (out / "state" / "latest.json").exists() and not (out / "model.safetensors").exists()
+    proc = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [int(r.split(",")[0]) for r in
+            (out / "train_log.csv").read_text().splitlines()[1:]] == list(range(1, 9))

@@ -28,6 +28,12 @@ def open_shard(path: str | Path, window: int | None = None) -> np.ndarray:
     if not path.is_file():
         raise ShardError(f"token shard {path} does not exist; run the genome stage "
                          "(snakemake ... results/genome/<assembly>/windows/manifest.json)")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY":  # numpy's own message for this would suggest unpickling
+        raise ShardError(f"token shard {path} is not a .npy array file (it has no .npy "
+                         "header; pickled data is never loaded); delete it and rerun the "
+                         "genome stage")
     try:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:

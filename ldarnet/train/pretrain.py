@@ -8,10 +8,11 @@ seeded by (seed, s, j). Every draw is thus a function of the step, not of the pr
 history: a run resumed from a checkpoint, or run on a different number of GPUs, computes
 the same micro-batches as an uninterrupted single-process run.
 
-SIGTERM / SIGUSR1 (SLURM pre-emption, or the early signal the workflow asks for before
-the time limit) make the loop finish the current step, write a resumable state and exit
-with status 75, so that Snakemake's ``retries`` or a requeue reruns the same command,
-which resumes.
+SIGTERM / SIGUSR1 (SLURM's cancellation or pre-emption, a site's early warning) and,
+inside a SLURM job, the deadline ``--stop-before-limit`` seconds before the job's time
+limit (:mod:`ldarnet.train.time_limit`) make the loop finish the current step, write a
+resumable state and exit with status 75, so that Snakemake's ``retries`` or a requeue
+reruns the same command, which resumes.
 
 What a rerun reuses is keyed by the run's identity (model config, training config, seed,
 data manifest): a saved state resumes only an *unfinished* run of the identical inputs;
@@ -62,6 +63,7 @@ from ldarnet.train.checkpoint import (
 )
 from ldarnet.train.distributed import DistContext, init_distributed, shutdown_distributed
 from ldarnet.train.schedule import WSDSchedule
+from ldarnet.train.time_limit import stop_deadline
 from ldarnet.train.train_config import PretrainConfig, TrainConfigError, load_train_config
 
 EXIT_PREEMPTED = 75
@@ -183,11 +185,19 @@ def _data_identity(shards_dir: Path) -> dict[str, Any]:
 
 
 class _StopFlag:
-    """Set by SIGTERM/SIGUSR1; checked between optimizer steps."""
+    """Set by SIGTERM/SIGUSR1 or a passed deadline; checked between optimizer steps."""
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float | None = None) -> None:
         self.raised = False
         self.signal_name = ""
+        self.deadline = deadline  # epoch seconds (time.time()), None = none
+
+    def check_deadline(self) -> None:
+        """Raise the flag once the deadline has passed (each worker checks its own clock;
+        the all-reduce of the flag makes them stop at the same step)."""
+        if self.deadline is not None and not self.raised and time.time() >= self.deadline:
+            self.raised = True
+            self.signal_name = ""  # not a signal
 
     def __call__(self, signum: int, frame: object) -> None:
         self.raised = True
@@ -206,14 +216,20 @@ def run_pretraining(
     seed: int = 1337,
     device: str | None = None,
     steps: int | None = None,
+    stop_before_limit: float = 0,
 ) -> dict[str, Any]:
     """Train (or resume) a model; writes model.safetensors, config.json, logs and plots.
 
     ``steps`` replaces the config's budget (an ablation arm trains the number of steps
     that matches the learned arm's FLOPs; the schedule is laid out for exactly that many).
+    ``stop_before_limit``: inside a SLURM job, save and stop that many seconds before the
+    job's time limit (0: only on a signal).
     """
     stop = _StopFlag()
     stop.install()  # before the slow set-up: an early signal must not be lost
+    stop.deadline, message = stop_deadline(stop_before_limit)
+    if message:
+        print(message, file=sys.stderr, flush=True)
     ctx = init_distributed(device)
     try:
         return _train(Path(model_config), Path(train_config), Path(shards), Path(out), seed, ctx,
@@ -356,6 +372,7 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
                     k: f"{v:.5f}" for k, v in last_val.items()}})
             bar.update(1)
             bar.set_postfix(mlm=f"{metrics.mlm:.3f}", density=f"{metrics.density:.3f}")
+        stop.check_deadline()
         preempt = ctx.all_reduce_mean(torch.tensor([float(stop.raised)], device=ctx.device))
         # no periodic state at the last step: the finished run writes its weights instead
         periodic = done % cfg.checkpoint_interval == 0 and done < schedule.total_steps
@@ -366,8 +383,10 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
             ctx.barrier()
         if preempt.item() > 0:
             bar.close()
-            print(f"pretrain: {stop.signal_name or 'signal'} received; state saved at step "
-                  f"{done}; rerun the same command to resume", file=sys.stderr)
+            why = (f"{stop.signal_name} received" if stop.signal_name
+                   else "stopping before the SLURM time limit")
+            print(f"pretrain: {why}; state saved at step {done}; rerun the same command to "
+                  "resume", file=sys.stderr)
             raise Preempted(EXIT_PREEMPTED)
     bar.close()
     summary = {

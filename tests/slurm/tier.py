@@ -67,7 +67,8 @@ def write_mini_config(work: Path, gpus: bool, **pretrain: object) -> str:
     if gpus:
         config["testing"] = {"gpu_rules_on_cpu": True}
     config["pretrain"].update(config="config/pretrain/mini.yaml", gpus=n, cpus_per_gpu=1,
-                              mem_mb=2000, runtime=10, retries=1, signal_lead=0)
+                              mem_mb=2000, runtime=10, retries=1,
+                              stop_before_limit=0)
     config["pretrain"].update(pretrain)
     config["grid"] = {"learning_rates": [1.0e-3], "batch_sizes": [16]}
     config["folds"] = 2
@@ -104,7 +105,7 @@ def slurm_env(cluster: LocalCluster, work: Path, tmp: Path) -> dict[str, str]:
 
 
 SLURM_FLAGS = ("--profile", "slurm", "--slurm-init-seconds-before-status-checks", "2",
-               "--latency-wait", "10")
+               "--seconds-between-status-checks", "3", "--latency-wait", "10")
 
 
 def run_slurm(work: Path, env: dict[str, str], *args: str, timeout: int = 1800
@@ -130,6 +131,19 @@ def sacct(cluster: LocalCluster, work: Path) -> list[dict[str, str]]:
                           env={**os.environ, **cluster.env})
     rows = [dict(zip(fields, line.split("|"), strict=False))
             for line in proc.stdout.splitlines() if line.strip()]
+    return [r for r in rows if r["WorkDir"].rstrip("/") == str(work).rstrip("/")]
+
+
+def queued(cluster: LocalCluster, work: Path) -> list[dict[str, str]]:
+    """The jobs from ``work`` that SLURM has now (pending or running), as ``squeue`` says.
+
+    SLURM's accounting (sacct) may list a job only once it has ended; what runs now is
+    asked of the controller.
+    """
+    proc = subprocess.run(["squeue", "-h", "-o", "%i|%k|%T|%Z"], capture_output=True,
+                          text=True, check=True, env={**os.environ, **cluster.env})
+    rows = [dict(zip(("JobIDRaw", "Comment", "State", "WorkDir"), line.split("|"),
+                     strict=False)) for line in proc.stdout.splitlines() if line.strip()]
     return [r for r in rows if r["WorkDir"].rstrip("/") == str(work).rstrip("/")]
 
 

@@ -73,9 +73,9 @@ COMPUTE = {stage: stage_compute(config, stage) for stage in ("pretrain", "evalua
                                                             "boundaries")}
 
 
-def gpu_resources(stage, signal_lead_s=None):
+def gpu_resources(stage):
     """Resources of a rule that computes on the stage's GPUs (a CPU job when gpus is 0)."""
-    return gpu_job(config, stage, signal_lead_s=signal_lead_s)
+    return gpu_job(config, stage)
 
 
 def cpu_resources(mem_mb, runtime):
@@ -407,19 +407,19 @@ def executor_name(workflow):
     return getattr(plugin, "name", "") if plugin is not None else ""
 
 
-if workflow.is_main_process and executor_name(workflow) == "slurm":
-    # jobs that SLURM pre-empts and cancels are resubmitted instead of waited on forever
-    from snakemake_executor_plugin_slurm import Executor as SlurmExecutor
-
-    resubmit_preempted_jobs(SlurmExecutor)
-
-
 def check_cluster_environment(workflow):
     """Before the first SLURM submission: site variables set, GPU jobs on a GPU partition."""
     if gpus_on_cpu(config):
         print(f"\n{TEST_BANNER}\n", file=sys.stderr)
     if executor_name(workflow) != "slurm":
         return
+    if workflow.is_main_process:
+        # jobs that SLURM pre-empts or cancels are resubmitted, not waited on forever. Here
+        # and not at the top level: Snakemake names its executor only once the Snakefile
+        # has been read (workflow.executor_plugin is None while it is parsed).
+        from snakemake_executor_plugin_slurm import Executor as SlurmExecutor
+
+        resubmit_preempted_jobs(SlurmExecutor)
     planned, seen = [], set()
     for job in workflow.dag.needrun_jobs():
         if job.rule.name not in seen and not job.is_local:

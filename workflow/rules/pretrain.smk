@@ -37,13 +37,16 @@ rule pretrain:
         out_dir=lambda wildcards, output: os.path.dirname(output.model),
         device=stage_device(config, "pretrain"),
         budget=lambda wildcards, input: f"--budget {input.budget}" if input.budget else "",
+        # inside a SLURM job: save and exit 75 this long before the time limit (the next
+        # attempt resumes); ldarnet.train.time_limit says why this is not --signal
+        stop_before_limit=config["pretrain"]["stop_before_limit"],
     log:
         log_path("pretrain", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("pretrain", "{model}", "seed{seed}")
     threads: COMPUTE["pretrain"].threads
     resources:
-        **gpu_resources("pretrain", signal_lead_s=config["pretrain"]["signal_lead"]),
+        **gpu_resources("pretrain"),
     retries: retry_count(COMPUTE["pretrain"].retries)
     # pretraining runs (and the arms' budgets) are the DAG's critical path: start them
     # before the fine-tuning jobs that can fill the remaining cores
@@ -55,7 +58,8 @@ rule pretrain:
             "{PYTHON} -m ldarnet.data.runlock {params.out_dir} -- "
             "{params.launcher} pretrain --model {input.model_config} --config {input.train_config} "
             "--shards {params.shards} --out {params.out_dir} --seed {wildcards.seed} "
-            "--device {params.device} {params.budget}",
+            "--device {params.device} {params.budget} "
+            "--stop-before-limit {params.stop_before_limit}",
             stage="pretrain",
         )
 

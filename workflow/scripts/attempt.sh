@@ -8,9 +8,9 @@
 #
 # SLURM signals every process of the job step; the shell and the copy to the logs must
 # outlive those signals so that COMMAND can save its state and its last lines are kept:
-#  - SIGUSR1 (the early warning the pretraining rule asks for with --signal) is ignored
-#    here and by launchers started from here (torchrun would die of it); a command that
-#    handles it installs its own handler (ldarnet pretrain does);
+#  - SIGUSR1 (a site's early warning; the workflow itself does not ask for one) is
+#    ignored here and by launchers started from here (torchrun would die of it); a
+#    command that handles it installs its own handler (ldarnet pretrain does);
 #  - SIGTERM / SIGINT are trapped here (a trap, unlike an ignore, is not inherited, so
 #    COMMAND gets them as usual) and ignored by the log copy (tee), which ends when
 #    COMMAND's output does.
