@@ -101,7 +101,7 @@ def test_shard_errors(tmp_path: Path) -> None:
         open_shard(truncated)
     other = tmp_path / "other.npy"  # not .npy at all: refused without numpy's unpickling advice
     other.write_bytes(b"not a token shard")
-    with pytest.raises(ShardError, match="no .npy header") as refused:
+    with pytest.raises(ShardError, match=r"no \.npy header") as refused:
         open_shard(other)
     assert "allow_pickle" not in str(refused.value)
     wrong = tmp_path / "wrong.npy"
