@@ -67,6 +67,12 @@ def check_config(config: dict[str, Any], root: str | Path = ".",
 
 
 def _check_config(config: dict[str, Any], root: Path) -> None:
+    pretrain = config["pretrain"]
+    if pretrain["stop_before_limit"] >= 60 * pretrain["runtime"]:
+        raise WorkflowConfigError(
+            f"config pretrain.stop_before_limit: {pretrain['stop_before_limit']} s is not less "
+            f"than the job's time limit (pretrain.runtime: {pretrain['runtime']} min); every "
+            "attempt would stop after one step. Use a lead of a few percent of the runtime")
     genome = config["genome"]
     _local_or_download(genome, "genome", "fasta", "url", "md5_url", "a local FASTA", root)
     split = genome["split"]

@@ -109,6 +109,8 @@ def test_schema_rejects_bad_configs(change, fragment: str) -> None:
          "pretrain.models: unknown model(s) ['fixedgrid']"),
         (lambda c: c["pretrain"].update(gpus=3),
          "not divisible by micro_batch (32) x world size (3)"),
+        (lambda c: c["pretrain"].update(runtime=10, stop_before_limit=900),
+         "pretrain.stop_before_limit: 900 s is not less than the job's time limit"),
         (lambda c: c["genome"].update(window=1024), "seq_len=4096 but genome.window=1024"),
         (lambda c: c["boundaries"].update(models=["fixedgrid"]),
          "boundaries.models: unknown model(s) ['fixedgrid']; pretrained models"),

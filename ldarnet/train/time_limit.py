@@ -10,8 +10,9 @@ resolution). A deadline read from the job itself has neither problem: every work
 checks it between optimizer steps, they agree on the step through the same all-reduce as
 a signal, and the state is saved while the job still has ``lead`` seconds left.
 
-The job's end comes from ``SLURM_JOB_END_TIME`` (exported since Slurm 23.02) or, on older
-Slurm, from ``squeue -j $SLURM_JOB_ID -o %e``; outside a SLURM job there is no deadline.
+The job's end comes from ``SLURM_JOB_END_TIME`` where Slurm exports it, else from
+``squeue -j $SLURM_JOB_ID -o %e`` (what the test cluster, Slurm 22.05, answers); outside a
+SLURM job there is no deadline.
 """
 
 from __future__ import annotations
