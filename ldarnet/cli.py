@@ -20,11 +20,7 @@ from ldarnet.cli_ablation import add_ablation_commands
 from ldarnet.cli_eval import add_eval_commands
 from ldarnet.cli_interop import add_interop_commands
 from ldarnet.cli_sources import add_sources_commands
-from ldarnet.errors import InputError, LdarnetError
-
-
-class UserError(InputError):
-    """Flags that cannot be used together (or other command-line input); one line, exit 2."""
+from ldarnet.errors import LdarnetError, UserError
 
 
 def _cmd_model_info(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ def _cmd_ablation_budget(args: argparse.Namespace) -> int:
 
 def _cmd_ablation_flops(args: argparse.Namespace) -> int:
     from ldarnet.ablation.accounting import flops_table
-    from ldarnet.cli import UserError
+    from ldarnet.errors import UserError
     from ldarnet.report.tables import write_tsv
 
     runs = {}

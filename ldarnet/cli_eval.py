@@ -17,7 +17,7 @@ from ldarnet.data.atomic import write_json
 
 def read_result(path: str | Path) -> dict:
     """A JSON result of an earlier step; a missing or damaged one is a one-line error."""
-    from ldarnet.cli import UserError
+    from ldarnet.errors import UserError
 
     path = Path(path)
     if not path.is_file():
@@ -48,7 +48,7 @@ def _registry(path: str):
 
 
 def _spec(args: argparse.Namespace):
-    from ldarnet.cli import UserError
+    from ldarnet.errors import UserError
 
     registry = _registry(args.registry)
     if args.task not in registry:
@@ -60,7 +60,7 @@ def _spec(args: argparse.Namespace):
 def _device(name: str | None) -> str:
     import torch
 
-    from ldarnet.cli import UserError
+    from ldarnet.errors import UserError
 
     device = name or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -90,7 +90,7 @@ def _backbone_loader(model: str, device: str):
 
 
 def _cmd_fetch_task(args: argparse.Namespace) -> int:
-    from ldarnet.cli import UserError
+    from ldarnet.errors import UserError
     from ldarnet.evaluation.remote_sources import (
         fetch_task_file,
         load_remote_sources,
@@ -112,8 +112,8 @@ def _cmd_fetch_task(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare_task(args: argparse.Namespace) -> int:
-    from ldarnet.evaluation.remote_sources import load_remote_sources
-    from ldarnet.evaluation.source_config import is_remote, load_sources, task_source
+    from ldarnet.evaluation.remote_sources import load_remote_sources, task_source
+    from ldarnet.evaluation.source_config import is_remote, load_sources
     from ldarnet.evaluation.sources import build_task
 
     spec = _spec(args)

@@ -40,6 +40,14 @@ class OutputError(LdarnetError, OSError):
     """An output that cannot be written (permissions, a directory in the way, a full disk)."""
 
 
+class UserError(InputError):
+    """Flags that cannot be used together (or other command-line input); one line, exit 2.
+
+    Here and not in ``ldarnet.cli`` so that the command modules (cli_eval, cli_ablation)
+    raise it without importing the module that imports them.
+    """
+
+
 def note(message: str) -> None:
     """Tell the user about an input that was accepted but normalised (CRLF, spaces, ...).
 

@@ -26,8 +26,9 @@ from ldarnet.evaluation.protocol import (
     summarize_task,
 )
 from ldarnet.evaluation.registry import load_registry
+from ldarnet.evaluation.remote_sources import task_source
 from ldarnet.evaluation.selection import select_configuration
-from ldarnet.evaluation.source_config import load_sources, task_source
+from ldarnet.evaluation.source_config import load_sources
 from ldarnet.evaluation.sources import build_task
 from ldarnet.model.config import load_model_config
 from ldarnet.model.ldarnet import LDARNet

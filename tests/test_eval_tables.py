@@ -10,12 +10,8 @@ import pytest
 
 from conftest import ROOT
 from ldarnet.evaluation.registry import load_registry
-from ldarnet.evaluation.source_config import (
-    SourceConfigError,
-    load_sources,
-    source_inputs,
-    task_source,
-)
+from ldarnet.evaluation.remote_sources import task_source
+from ldarnet.evaluation.source_config import SourceConfigError, load_sources, source_inputs
 from ldarnet.report import eval_tables as et
 
 REGISTRY = load_registry(ROOT / "config" / "tasks.tsv")

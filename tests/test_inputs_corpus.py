@@ -83,9 +83,10 @@ def test_malformed_fasta_segment(name, model_dir, tmp_path, capsys) -> None:
     """``segment`` reads FASTA with the one reader: the same refusals as prepare-genome."""
     out = tmp_path / "out"
     out.mkdir()
-    run_error(capsys, ["segment", "--model", str(model_dir), "--fasta", str(BAD / name),
+    line = run_error(capsys, ["segment", "--model", str(model_dir), "--fasta", str(BAD / name),
                        "--bedgraph", str(out / "p.bedGraph"), "--bed", str(out / "b.bed"),
                        "--device", "cpu"], "segment", f"{name}{FASTA_CASES[name]}", out=out)
+    assert str(BAD / name) in line  # the message names the file it refuses
 
 
 @pytest.mark.parametrize("name", ["fasta_duplicate_names.fa", "fasta_rna.fa",
@@ -93,11 +94,13 @@ def test_malformed_fasta_segment(name, model_dir, tmp_path, capsys) -> None:
 def test_malformed_fasta_prepare_and_embed(name, model_dir, tmp_path, capsys) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    run_error(capsys, ["prepare-genome", "--fasta", str(BAD / name), "--out",
+    line = run_error(capsys, ["prepare-genome", "--fasta", str(BAD / name), "--out",
                        str(out / "g.fa")], "prepare-genome", f"{name}{FASTA_CASES[name]}",
               out=out)
-    run_error(capsys, ["embed", str(model_dir), str(BAD / name), str(out / "e.npy"),
+    assert str(BAD / name) in line  # the message names the file it refuses
+    line = run_error(capsys, ["embed", str(model_dir), str(BAD / name), str(out / "e.npy"),
                        "--device", "cpu"], "embed", f"{name}{FASTA_CASES[name]}", out=out)
+    assert str(BAD / name) in line  # the message names the file it refuses
 
 
 def _bedgraph_extent(path: Path) -> dict[str, int]:
@@ -143,20 +146,23 @@ BED_CASES = {
 def test_malformed_regions_bed(name, model_dir, tmp_path, capsys) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    run_error(capsys, ["segment", "--model", str(model_dir), "--fasta", str(GOOD / "genome.fa"),
-                       "--regions", str(BAD / name), "--bedgraph", str(out / "p.bedGraph"),
-                       "--bed", str(out / "b.bed"), "--device", "cpu"], "segment",
+    line = run_error(capsys, ["segment", "--model", str(model_dir), "--fasta",
+                              str(GOOD / "genome.fa"), "--regions", str(BAD / name),
+                              "--bedgraph", str(out / "p.bedGraph"), "--bed", str(out / "b.bed"),
+                              "--device", "cpu"], "segment",
               f"{name}{BED_CASES[name]}", out=out)
+    assert str(BAD / name) in line  # the message names the file it refuses
 
 
 def test_malformed_split_bed(genome, tmp_path, capsys) -> None:
     out = tmp_path / "out"
     out.mkdir()
     name = "split_bad_label.bed"
-    run_error(capsys, ["tile", "--fasta", str(genome), "--window", "8", "--out-dir",
+    line = run_error(capsys, ["tile", "--fasta", str(genome), "--window", "8", "--out-dir",
                        str(out / "windows"), "--split-method", "bed", "--split-bed",
                        str(BAD / name)], "tile", f"{name}:2: unknown split label 'training'",
               out=out)
+    assert str(BAD / name) in line  # the message names the file it refuses
 
 
 # --------------------------------------------------------------------------- annotation
@@ -178,20 +184,22 @@ ANNOTATION_CASES = {
 def test_malformed_annotation(name, genome, tmp_path, capsys) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    run_error(capsys, ["locus-figure", "--bedgraph", str(out / "p.bedGraph"), "--bed",
+    line = run_error(capsys, ["locus-figure", "--bedgraph", str(out / "p.bedGraph"), "--bed",
                        str(out / "b.bed"), "--fasta", str(genome), "--exons", str(BAD / name),
                        "--gene", "GENE1", "--out", str(out / "locus.png")], "locus-figure",
               f"{name}{ANNOTATION_CASES[name]}", out=out)
+    assert str(BAD / name) in line  # the message names the file it refuses
 
 
 def test_unknown_locus_gene(genome, tmp_path, capsys) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    run_error(capsys, ["locus-figure", "--bedgraph", str(out / "p.bedGraph"), "--bed",
+    line = run_error(capsys, ["locus-figure", "--bedgraph", str(out / "p.bedGraph"), "--bed",
                        str(out / "b.bed"), "--fasta", str(genome), "--exons",
                        str(GOOD / "exons.csv"), "--gene", "HBB", "--out", str(out / "l.png")],
               "locus-figure", "gene 'HBB' is not in the annotation", "exons.csv",
               "1 genes, e.g. GENE1", out=out)
+    assert str(GOOD / "exons.csv") in line  # the message names the file it refuses
 
 
 # --------------------------------------------------------------------------- task tables
@@ -216,9 +224,10 @@ def test_malformed_task_table(name, tmp_path, capsys) -> None:
     sources = tmp_path / "sources.yaml"
     sources.write_text(f"toy:\n  format: csv\n  train: {GOOD / 'toy_train.csv'}\n"
                        f"  test: {BAD / name}\n")
-    run_error(capsys, ["prepare-task", "toy", "--registry", str(GOOD / "tasks.tsv"),
+    line = run_error(capsys, ["prepare-task", "toy", "--registry", str(GOOD / "tasks.tsv"),
                        "--sources", str(sources), "--out", str(out / "toy")], "prepare-task",
               f"{name}{TASK_CASES[name]}", out=out)
+    assert str(BAD / name) in line  # the message names the file it refuses
 
 
 # --------------------------------------------------------------------------- configs
@@ -230,8 +239,9 @@ def test_malformed_model_configs(tmp_path, capsys) -> None:
         ("model_not_yaml.yaml", "model_not_yaml.yaml:3: model config (see config/models/ for "
                                 "examples) is not valid YAML"),
     ):
-        run_error(capsys, ["model-info", "--config", str(BAD / name)], "model-info", name,
+        line = run_error(capsys, ["model-info", "--config", str(BAD / name)], "model-info", name,
                   needle, out=tmp_path)
+        assert str(BAD / name) in line  # the message names the file it refuses
 
 
 @pytest.mark.parametrize(("name", "needle"), [

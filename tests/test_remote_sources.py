@@ -26,8 +26,8 @@ from ldarnet.evaluation.remote_sources import (
     RemoteSourceError,
     fetch_task_file,
     load_remote_sources,
+    task_source,
 )
-from ldarnet.evaluation.source_config import task_source
 from ldarnet.evaluation.sources import build_task
 from ldarnet.evaluation.task_data import TaskDataError, read_split
 

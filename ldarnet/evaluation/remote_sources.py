@@ -49,7 +49,7 @@ from ldarnet.data.remote import (
     fetch,
 )
 from ldarnet.evaluation.registry import TaskSpec
-from ldarnet.evaluation.source_config import SourceConfigError
+from ldarnet.evaluation.source_config import SourceConfigError, is_remote
 from ldarnet.yaml_config import read_yaml
 
 DEFAULT_REMOTE = "config/evaluation/remote.yaml"
@@ -250,3 +250,14 @@ def fetch_task_file(spec: TaskSpec, suite: RemoteSuite, name: str, dest: str | P
                  how_to_pin=f"Pin the revision in {suite.where.split(':')[0]} with `{PIN_COMMAND}`",
                  extra={"task": spec.name, "suite": spec.suite, "file": name},
                  retries=retries, timeout=timeout, backoff=backoff)
+
+
+def task_source(spec: TaskSpec, sources: Mapping[str, Mapping[str, Any]],
+                remote: Mapping[str, RemoteSuite], remote_path: str = "") -> dict[str, Any]:
+    """The source mapping of ``spec``: its local source, or its suite's remote files."""
+    if not is_remote(spec.name, sources):
+        return dict(sources[spec.name])
+    source = remote_task_source(spec, suite_of(spec, remote, remote_path))
+    local = sources.get(spec.name) or {}
+    source.update({k: local[k] for k in ("kind", "note") if k in local})
+    return source

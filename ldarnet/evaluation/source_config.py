@@ -4,7 +4,8 @@ A sources file (config/evaluation/sources-*.yaml) maps a task name to a source m
 understood by ``ldarnet.evaluation.sources.build_task``. A task that is absent, or whose
 format is ``remote`` (or the older spelling ``hub``), is the paper's data: it is built
 from the files its suite's remote source names (the remote-sources file,
-``config/evaluation/remote.yaml``; see :mod:`ldarnet.evaluation.remote_sources`), which
+``config/evaluation/remote.yaml``; see :mod:`ldarnet.evaluation.remote_sources`, whose
+``task_source`` gives any task's source mapping), which
 ``ldarnet fetch-task`` caches under ``resources/downloads/tasks/<task>/`` (inputs, kept
 apart from the regenerable results/). The workflow reads the same files to know each
 ``prepare_task`` job's input files.
@@ -14,14 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ldarnet.errors import InputError
 from ldarnet.yaml_config import read_yaml
-
-if TYPE_CHECKING:
-    from ldarnet.evaluation.registry import TaskSpec
-    from ldarnet.evaluation.remote_sources import RemoteSuite
 
 REMOTE_FORMATS = ("remote", "hub")
 # Keys of a source mapping that hold input files (the rest are settings).
@@ -55,19 +52,6 @@ def is_remote(task: str, sources: Mapping[str, Mapping[str, Any]]) -> bool:
     """Whether ``task`` is built from its suite's remote (official) files."""
     source = sources.get(task)
     return source is None or source.get("format") in REMOTE_FORMATS
-
-
-def task_source(spec: TaskSpec, sources: Mapping[str, Mapping[str, Any]],
-                remote: Mapping[str, RemoteSuite], remote_path: str = "") -> dict[str, Any]:
-    """The source mapping of ``spec``: its local source, or its suite's remote files."""
-    from ldarnet.evaluation.remote_sources import remote_task_source, suite_of
-
-    if not is_remote(spec.name, sources):
-        return dict(sources[spec.name])
-    source = remote_task_source(spec, suite_of(spec, remote, remote_path))
-    local = sources.get(spec.name) or {}
-    source.update({k: local[k] for k in ("kind", "note") if k in local})
-    return source
 
 
 def source_inputs(source: Mapping[str, Any]) -> list[str]:

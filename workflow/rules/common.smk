@@ -24,8 +24,8 @@ from ldarnet.cluster import (
     torch_launcher,
 )
 from ldarnet.evaluation.registry import load_registry
-from ldarnet.evaluation.remote_sources import load_remote_sources
-from ldarnet.evaluation.source_config import is_remote, load_sources, source_inputs, task_source
+from ldarnet.evaluation.remote_sources import load_remote_sources, task_source
+from ldarnet.evaluation.source_config import is_remote, load_sources, source_inputs
 from ldarnet.interop.checkpoint_source import checkpoint_cache, is_checkpoint_entry
 from ldarnet.pipeline import check_config, check_schema, lr_label
 from ldarnet.preflight import preflight_rule_params
