@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ldarnet.data.atomic import write_json
+from ldarnet.report.eval_tables import TABLES
 
 
 def read_result(path: str | Path) -> dict:
@@ -350,8 +351,7 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_eval_summary)
 
     p = sub.add_parser("eval-table", help="render one results table (TSV + Markdown)")
-    p.add_argument("table", choices=["histone", "promoters", "enhancers", "splice",
-                                     "genomic_benchmarks", "nt_summary"])
+    p.add_argument("table", choices=TABLES)
     p.add_argument("--summaries", nargs="+", required=True, help="eval-summary JSON files")
     p.add_argument("--registry", default="config/tasks.tsv")
     p.add_argument("--nt-baselines", default="config/baselines/nt.tsv")

@@ -29,6 +29,10 @@ NT_GROUP_TITLES = {
     "enhancers": "Enhancers (NT)",
     "splice": "Splice sites (NT)",
 }
+# The results tables, the one list of them: the workflow's targets and wildcard, and the
+# choices of `ldarnet eval-table`, come from here.
+NT_TABLES = tuple(NT_GROUP_TITLES)
+TABLES = (*NT_TABLES, "genomic_benchmarks", "nt_summary")
 
 
 class TableError(InputError):
