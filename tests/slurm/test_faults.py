@@ -142,7 +142,8 @@ def test_timeout_cancel_and_preemption_resume_bit_for_bit(
         job = wait_for(lambda: logged_step(run_dir) >= resumed_at + 5
                        and _running(cluster, work), "attempt 3 to train", diagnose=why)
         _slurm(cluster, "sbatch", "-A", ACCOUNT, "-p", "urgent", "-c", "2", "--gpus=2",
-               "--mem", "1000", "-t", "1", "--wrap", "sleep 5")
+               "--mem", "1000", "-t", "1", "-o", str(shared_tmp / "urgent-%j.out"),
+               "--wrap", "sleep 5")
         wait_for(lambda: _submitted(cluster, work) >= 4, "the resubmission after pre-emption",
                  diagnose=why)
         assert run.wait(timeout=3600) == 0, (shared_tmp / "interrupted.out").read_text()[-5000:]
