@@ -91,7 +91,7 @@ rerun-cv:
 	@test -n "$(TASK)" || { echo "usage: make rerun-cv TASK=<task> [MODEL=ldarnet]" >&2; exit 2; }
 	@runs=$$(ls results/eval/$(MODEL)/$(TASK)/cv/seed*/result.json 2>/dev/null); \
 	test -n "$$runs" || { echo "no finished cross-validation in results/eval/$(MODEL)/$(TASK)/cv/" >&2; exit 2; }; \
-	table=$$(python -m ldarnet.pipeline table-of $(TASK)) || exit 2; \
+	table=$$(python -m ldarnet.pipeline.config_check table-of $(TASK)) || exit 2; \
 	set -x; snakemake results/tables/$$table.tsv $(SNAKEMAKE_ARGS) --forcerun $$runs
 
 rerun-table:
@@ -135,7 +135,7 @@ $(KERNELS_STAMP): $(STAMP) pyproject.toml
 
 test-kernels: $(KERNELS_STAMP)
 	@start=$$(date +%s); \
-	TRITON_INTERPRET=1 $(BIN)/pytest -q tests/test_kernels_interpreter.py && \
+	TRITON_INTERPRET=1 $(BIN)/pytest -q tests/model/test_kernels_interpreter.py && \
 	echo "kernel tier finished in $$(( $$(date +%s) - start )) s"
 
 # Paste the last run's paper-vs-this table (results/tables/claims.md) into docs/results.md.

@@ -20,7 +20,7 @@ import torch
 from benchmarks.common import median_seconds
 from ldarnet.model.config import ModelConfig, load_model_config
 from ldarnet.model.flops import training_step_flops
-from ldarnet.model.ldarnet import LDARNet
+from ldarnet.model.network.ldarnet import LDARNet
 from ldarnet.model.objective import pretraining_loss
 
 ROOT = Path(__file__).resolve().parents[1]

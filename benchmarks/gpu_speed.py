@@ -58,7 +58,7 @@ from benchmarks.model_speed import isotropic_config  # noqa: E402
 from ldarnet.model import kernels  # noqa: E402
 from ldarnet.model.config import ModelConfig, load_model_config  # noqa: E402
 from ldarnet.model.flops import training_step_flops  # noqa: E402
-from ldarnet.model.ldarnet import LDARNet  # noqa: E402
+from ldarnet.model.network.ldarnet import LDARNet  # noqa: E402
 from ldarnet.model.objective import masked_lm_loss  # noqa: E402
 from ldarnet.model.param_groups import parameter_groups  # noqa: E402
 from ldarnet.train.train_config import load_train_config  # noqa: E402

@@ -22,7 +22,7 @@ import torch
 from benchmarks.common import matmul_peak_flops, median_seconds
 from ldarnet.model.config import ModelConfig, config_from_dict, load_model_config
 from ldarnet.model.flops import training_step_flops
-from ldarnet.model.ldarnet import LDARNet
+from ldarnet.model.network.ldarnet import LDARNet
 from ldarnet.model.objective import masked_lm_loss
 
 LENGTH = 4096

@@ -82,7 +82,7 @@ def stages_of(config_name: str) -> dict:
 
     A model entry with ``checkpoint:`` (config/release.yaml) is imported, not pretrained:
     its architecture is the released 110M layout (config/models/ldarnet-110m.yaml, which
-    tests/test_interop_release.py maps to the release's config), and pretraining costs
+    tests/interop/test_interop_release.py maps to the release's config), and pretraining costs
     nothing but the download and a CPU import.
     """
     config = yaml.safe_load((ROOT / "config" / config_name).read_text())

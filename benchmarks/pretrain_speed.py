@@ -24,7 +24,7 @@ from ldarnet.data.splits import bed_split
 from ldarnet.data.tiling import tile_genome
 from ldarnet.model.config import load_model_config
 from ldarnet.model.flops import training_step_flops
-from ldarnet.model.ldarnet import LDARNet
+from ldarnet.model.network.ldarnet import LDARNet
 from ldarnet.model.objective import pretraining_loss
 from ldarnet.model.param_groups import parameter_groups
 from ldarnet.train.pretrain import corrupt_batch

@@ -26,7 +26,7 @@ from ldarnet.analysis.segment import segment_tokens, stage0_router
 from ldarnet.data.fasta import read_fasta
 from ldarnet.data.tokenizer import encode
 from ldarnet.model.config import load_model_config
-from ldarnet.model.ldarnet import LDARNet
+from ldarnet.model.network.ldarnet import LDARNet
 
 ROOT = Path(__file__).resolve().parents[1]
 SLICE = ROOT / "resources/demo/hg38/chr2_1-2333275.fa.gz"

@@ -11,7 +11,7 @@ import torch
 
 from benchmarks.common import matmul_peak_flops, median_seconds
 from ldarnet.model.flops import ssd_flops
-from ldarnet.model.ssd import ssd_chunked, ssd_sequential
+from ldarnet.model.network.ssd import ssd_chunked, ssd_sequential
 
 CHUNK_SIZES = (32, 64, 128, 256)
 

@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
-from ldarnet.errors import InputError
-from ldarnet.model.boundaries import make_selector
+from ldarnet.foundation.errors import InputError
 from ldarnet.model.config import ModelConfig, load_model_config
 from ldarnet.model.flops import training_step_flops
+from ldarnet.model.network.dynamic_chunking import make_selector
 from ldarnet.train.train_config import load_train_config
 
 MATCHES = ("flops", "steps")

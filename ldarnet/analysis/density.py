@@ -10,6 +10,7 @@ a test.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,10 @@ import torch
 from scipy.stats import kruskal, mannwhitneyu
 
 from ldarnet.analysis.segment import segment_tokens
-from ldarnet.data.csv_table import read_csv_rows, read_header
 from ldarnet.data.tokenizer import encode
-from ldarnet.errors import InputError, MissingInputError
+from ldarnet.foundation.csv_table import read_csv_rows, read_header
+from ldarnet.foundation.errors import InputError, MissingInputError
 from ldarnet.model.pretrained import load_pretrained
-from ldarnet.report.figures import save_figure
-from ldarnet.report.tables import write_tsv
 
 REQUIRED = ("dataset", "label_name", "seq")
 
@@ -39,7 +38,7 @@ def read_labelled_sequences(path: str | Path) -> list[tuple[str, str, str]]:
     ``ldarnet prepare-task``), whose task name and class names come from the ``task.json``
     beside it. Both are read with the one table reader.
     """
-    from ldarnet.evaluation.task_data import iter_sequence_label_rows
+    from ldarnet.tasks.task_data import iter_sequence_label_rows
 
     path = Path(path)
     if not path.is_file():
@@ -80,9 +79,18 @@ def _task_classes(manifest: Path) -> tuple[str, list[str]]:
     return info["task"], [str(c) for c in info["classes"]]
 
 
-def boundary_density(model_path: str | Path, tables: list[str | Path], out_tsv: str | Path,
-                     out_png: str | Path, device: str = "cpu") -> list[dict]:
-    """Density per sequence, summarised per (task, class), with a box-plot figure."""
+@dataclass(frozen=True)
+class BoundaryDensity:
+    """Per-(task, class) summary rows, and every sequence's density for the box plots."""
+
+    rows: list[dict]
+    values: dict[tuple[str, str], list[float]]
+    tasks: list[str]
+
+
+def boundary_density(model_path: str | Path, tables: list[str | Path],
+                     device: str = "cpu") -> BoundaryDensity:
+    """Density per sequence, summarised per (task, class) with a test between classes."""
     model = load_pretrained(model_path, device)
     values: dict[tuple[str, str], list[float]] = {}
     with torch.no_grad():
@@ -107,41 +115,4 @@ def boundary_density(model_path: str | Path, tables: list[str | Path], out_tsv: 
                          "mean": float(x.mean()), "median": float(median), "q1": float(q1),
                          "q3": float(q3), "compression": float(1 / x.mean()),
                          "classes_differ_p": pvalue})
-    write_tsv(out_tsv, rows)
-    _plot(values, tasks, out_png)
-    return rows
-
-
-def _plot(values: dict[tuple[str, str], list[float]], tasks: list[str],
-          out: str | Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(6, 1.9 * len(tasks)), 3.8))
-    positions, data, colours, names, groups = [], [], [], [], []
-    palette = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
-    x = 0.0
-    for task in tasks:
-        labels = sorted(label for t, label in values if t == task)
-        start = x
-        for i, label in enumerate(labels):
-            positions.append(x)
-            data.append(values[(task, label)])
-            colours.append(palette[i % len(palette)])
-            names.append(f"{label}\n(n={len(values[(task, label)])})")
-            x += 0.8
-        groups.append(((start + x - 0.8) / 2, task.replace("_", " ")))
-        x += 0.8
-    boxes = ax.boxplot(data, positions=positions, widths=0.6, patch_artist=True,
-                       showfliers=False)
-    for patch, colour in zip(boxes["boxes"], colours, strict=True):
-        patch.set_facecolor(colour)
-        patch.set_alpha(0.5)
-    ax.set_xticks(positions, names, fontsize=6)
-    top = max(max(d) for d in data)
-    for centre, task in groups:
-        ax.text(centre, top * 1.04, task, ha="center", va="bottom", fontsize=7)
-    ax.set_ylim(top=top * 1.15)
-    ax.set_ylabel("boundary density (1 / compression)")
-    ax.set_title("Learned boundary density per task and class")
-    fig.tight_layout()
-    save_figure(fig, out)
+    return BoundaryDensity(rows, values, tasks)

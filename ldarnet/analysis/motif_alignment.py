@@ -30,17 +30,14 @@ from ldarnet.analysis.motifs import (
     scan_pwm,
 )
 from ldarnet.analysis.profiles import anchored_profile
+from ldarnet.analysis.results import AnchoredAnalysis, BoundaryLogo, Curve, ProfileFigure
 from ldarnet.analysis.segment import segment_tokens
 from ldarnet.analysis.shuffle import dinucleotide_shuffle, insert_motif
 from ldarnet.analysis.stats import enrichment_at_offsets
 from ldarnet.data.annotation import Tss, read_annotation
-from ldarnet.data.atomic import write_json
 from ldarnet.data.fasta import open_genome
 from ldarnet.data.tokenizer import encode
 from ldarnet.model.pretrained import load_pretrained
-from ldarnet.report.boundary_figures import Curve, plot_profiles
-from ldarnet.report.figures import save_figure
-from ldarnet.report.tables import write_tsv
 
 
 @dataclass(frozen=True)
@@ -77,13 +74,12 @@ def _motif_hits(seq: str, pwms: dict) -> dict[str, list[Hit]]:
 
 def run_motif_alignment(
     model_path: str | Path, fasta_path: str | Path, exons_path: str | Path,
-    out_dir: str | Path, threshold: float = 0.9, flank_left: int = 15, flank_right: int = 25,
+    threshold: float = 0.9, flank_left: int = 15, flank_right: int = 25,
     n_permutations: int = 10000, seed: int = 0, device: str = "cpu",
     contigs: list[str] | None = None,
 ) -> dict:
-    """Profiles, statistics, figure and boundary logo for the promoters of the annotation."""
+    """Profiles, statistics, figure data and boundary logo for the annotation's promoters."""
     rng = np.random.default_rng(seed)
-    out_dir = Path(out_dir)
     model = load_pretrained(model_path, device)
     fasta = open_genome(fasta_path)
     annotation = read_annotation(exons_path)
@@ -162,17 +158,13 @@ def run_motif_alignment(
         panels[name] = [Curve(label, v[0].offsets, v[2].mean(0), _sem(v[2]), v[1])
                         for label, v in prof.items()]
         summary[name] = {"hits": len(anchors), "used": prof["native"][1]}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_tsv(out_dir / "motif_profiles.tsv", rows)
-    write_tsv(out_dir / "motif_stats.tsv", stats)
-    if panels:
-        plot_profiles(panels, out_dir / "motif_profiles.png",
-                      "Boundary probability around promoter motifs (offset 0 = motif start)",
-                      xlabel="offset from the motif start (nt, motif orientation)")
-    plot_boundary_logo("".join(seqs), b_native, out_dir / "boundary_logo.png")
-    result = {"promoters": len(windows), "motifs": summary, "threshold": threshold}
-    write_json(out_dir / "motif_summary.json", result)
-    return result
+    figure = ProfileFigure(
+        panels, "Boundary probability around promoter motifs (offset 0 = motif start)",
+        xlabel="offset from the motif start (nt, motif orientation)") if panels else None
+    return AnchoredAnalysis(
+        "motif", rows, stats, figure,
+        {"promoters": len(windows), "motifs": summary, "threshold": threshold},
+        logo=BoundaryLogo("".join(seqs), b_native))
 
 
 def _finite(profile):
@@ -184,29 +176,3 @@ def _finite(profile):
 def _sem(windows: np.ndarray) -> np.ndarray:
     n = windows.shape[0]
     return windows.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.full(windows.shape[1], np.nan)
-
-
-def plot_boundary_logo(sequence: str, boundary: np.ndarray, path: str | Path,
-                       left: int = 6, right: int = 6) -> None:
-    """Information-content logo of the bases around hard boundaries (cut before offset 0)."""
-    import logomaker
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    counts = np.zeros((left + right, 4))
-    index = {b: i for i, b in enumerate("ACGT")}
-    for t in np.flatnonzero(boundary):
-        window = sequence[t - left : t + right]
-        if t - left < 0 or len(window) != left + right or "N" in window:
-            continue
-        for j, base in enumerate(window):
-            counts[j, index[base]] += 1
-    frame = pd.DataFrame(counts, columns=list("ACGT"), index=range(-left, right))
-    info = logomaker.transform_matrix(frame + 0.5, from_type="counts", to_type="information")
-    fig, ax = plt.subplots(figsize=(6, 2.4))
-    logomaker.Logo(info, ax=ax)
-    ax.axvline(-0.5, color="grey", ls=":", lw=1)
-    ax.set_xlabel("position relative to a boundary (the new token starts at 0)")
-    ax.set_ylabel("bits")
-    ax.set_title(f"Sequence at learned boundaries in promoters (n={int(counts[0].sum()):,})")
-    save_figure(fig, path)

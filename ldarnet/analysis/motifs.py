@@ -31,7 +31,7 @@ import numpy as np
 
 from ldarnet.analysis.shuffle import check_sequence
 from ldarnet.data.tokenizer import encode
-from ldarnet.errors import InputError
+from ldarnet.foundation.errors import InputError
 
 #: genome-wide base frequencies of hg38 (A, C, G, T), rounded; the default background
 HG38_BACKGROUND = (0.3, 0.2, 0.2, 0.3)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ldarnet.analysis.shuffle import check_sequence
 from ldarnet.data.tokenizer import encode
-from ldarnet.errors import InputError
+from ldarnet.foundation.errors import InputError
 
 
 class ProfileError(InputError):

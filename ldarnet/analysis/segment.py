@@ -46,14 +46,14 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from ldarnet.data.atomic import remove, temp_path
 from ldarnet.data.bed import read_bed
 from ldarnet.data.fasta import open_fasta
 from ldarnet.data.genome import fetch_tokens
-from ldarnet.errors import InputError
-from ldarnet.model.ldarnet import LDARNet
+from ldarnet.foundation.atomic import remove, temp_path
+from ldarnet.foundation.errors import InputError
+from ldarnet.model.network.dynamic_chunking import RouterOutput
+from ldarnet.model.network.ldarnet import LDARNet
 from ldarnet.model.pretrained import load_pretrained
-from ldarnet.model.routing import RouterOutput
 
 Fetch = Callable[[int, int], np.ndarray]
 # bedGraph values are written with 4 decimals: p is quantized to q = round(p·10⁴).
@@ -141,24 +141,17 @@ def grid_tiles(length: int, offset: int, tile: int, margin: int) -> Iterator[Til
 
 # ----------------------------------------------------------------------------- model calls
 def stage0_router(model: LDARNet, input_ids: Tensor) -> RouterOutput:
-    """Stage 0's router output for ``input_ids`` (b, l) without running the rest of the model.
+    """Stage 0's router output for ``input_ids`` (b, l): :meth:`LDARNet.route`.
 
-    Same operations as the start of :meth:`Stage.forward` (embedding → encoder →
-    router on the padding mask), hence bit-identical to ``model(input_ids)
-    .router_outputs[0]``; the backbone and decoder, which cannot influence it, are skipped.
+    Bit-identical to ``model(input_ids).router_outputs[0]``'s p and b; the backbone and
+    decoder, which cannot influence them, are skipped.
     """
-    stage = model.hierarchy
-    if stage.is_innermost:
+    if model.hierarchy.is_innermost:
         raise SegmentError(
             f"model {model.config.name!r} has no chunking stage (layout "
             f"{model.config.arch_layout}), hence no router and no boundaries to segment with"
         )
-    mask = model.padding_mask(input_ids)
-    hidden = model.embeddings(input_ids)
-    keys = None
-    if stage.routing_module.selector.needs_row_keys:  # a random arm draws per sequence
-        keys = model.row_keys(input_ids, mask)
-    return stage.routing_module(stage.encoder(hidden, mask), mask, row_keys=keys)
+    return model.route(input_ids)
 
 
 def _model_device(model: LDARNet) -> torch.device:

@@ -31,7 +31,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from ldarnet.errors import InputError
+from ldarnet.foundation.errors import InputError
 
 ALPHABET = "ACGTN"
 _DELETE_ALPHABET = {ord(c): None for c in ALPHABET}

@@ -19,6 +19,7 @@ import numpy as np
 from ldarnet.analysis.junctions import decoy_anchors
 from ldarnet.analysis.junctions import site_dinucleotide as core
 from ldarnet.analysis.profiles import Profile, anchored_profile
+from ldarnet.analysis.results import AnchoredAnalysis, Curve, ProfileFigure
 from ldarnet.analysis.stats import enrichment_at_offsets
 from ldarnet.data.annotation import Anchor, Exon, junction_anchors
 from ldarnet.data.fasta import Fasta
@@ -140,28 +141,18 @@ def _concatenate(fasta, bedgraph, bed, contigs: list[str], gap: int):
     return np.concatenate(probs), np.concatenate(bounds), "".join(seqs), offsets
 
 
-def run_splice_alignment(bedgraph, bed, fasta_path, exons_path, out_dir, flank: int = 40,
-                         n_permutations: int = 10000, seed: int = 0) -> dict:
-    """Profiles TSV, statistics TSV and a figure for every annotated, segmented contig."""
-    from pathlib import Path
-
-    from ldarnet.data.atomic import write_json
-    from ldarnet.report.boundary_figures import Curve, plot_profiles
-    from ldarnet.report.tables import write_tsv
-
-    out_dir = Path(out_dir)
+def run_splice_alignment(bedgraph, bed, fasta_path, exons_path, flank: int = 40,
+                         n_permutations: int = 10000, seed: int = 0) -> AnchoredAnalysis:
+    """Profiles, statistics and figure data for every annotated, segmented contig."""
     track = read_genome_track(bedgraph, bed, fasta_path, exons_path, gap=flank + 4)
     contigs = track.contigs
     result = splice_alignment(track.prob, track.boundary, track.sequence, "all", track.exons,
                               flank=flank, n_permutations=n_permutations, seed=seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for (kind, name, signal), prof in result.profiles.items():
         rows += [{"kind": kind, "set": name, "signal": signal, "offset": int(o),
                   "mean": float(m), "sem": float(s), "n": prof.n}
                  for o, m, s in zip(prof.offsets, prof.mean, prof.sem, strict=True)]
-    write_tsv(out_dir / "splice_profiles.tsv", rows)
-    write_tsv(out_dir / "splice_stats.tsv", result.stats)
     panels = {
         f"{kind}s ({'exon|GT' if kind == 'donor' else 'AG|exon'})": [
             Curve(f"{name}s", p.offsets, p.mean, p.sem, p.n)
@@ -170,10 +161,9 @@ def run_splice_alignment(bedgraph, bed, fasta_path, exons_path, out_dir, flank: 
         ]
         for kind in ("donor", "acceptor")
     }
-    plot_profiles(panels, out_dir / "splice_profiles.png",
-                  "Boundary probability around annotated splice junctions vs decoy GT/AG")
+    figure = ProfileFigure(
+        panels, "Boundary probability around annotated splice junctions vs decoy GT/AG")
     at_zero = {f"{r['kind']}_{r['signal']}": r for r in result.stats if r["offset"] == 0}
     summary = {"contigs": contigs, "flank": flank, "permutations": n_permutations,
                "offset0": at_zero}
-    write_json(out_dir / "splice_summary.json", summary)
-    return summary
+    return AnchoredAnalysis("splice", rows, result.stats, figure, summary)

@@ -10,13 +10,13 @@ across those offsets; :mod:`ldarnet.analysis.stats`).
 
 Anchor: offset 0 is the cut before index ``len(seq) // 2`` (the sequences are already in
 transcript orientation, so no strand flip). In the demo's GENCODE-derived tasks
-(:mod:`ldarnet.evaluation.derived`) that index is exactly the first intron base of a donor
+(:mod:`ldarnet.tasks.derived`) that index is exactly the first intron base of a donor
 (exon|GT) or the first exon base of an acceptor (AG|exon): the cut at offset 0 *is* the
 junction. For NT's data it is the release's assumption.
 
 Classes: label ``0`` is taken as the non-site class and every other class is compared
 with it. The derived demo tasks use 0 = decoy, 1 = site (two classes) and 0 = neither,
-1 = donor, 2 = acceptor (splice_sites_all); :mod:`ldarnet.evaluation.derived` states that
+1 = donor, 2 = acceptor (splice_sites_all); :mod:`ldarnet.tasks.derived` states that
 NT's splice_sites_all uses the same labels, which is not verified here, so the class label
 is kept next to its name in every output.
 """
@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from ldarnet.analysis.profiles import Profile, anchored_profile
+from ldarnet.analysis.results import AnchoredAnalysis, Curve, ProfileFigure
 from ldarnet.analysis.stats import enrichment_at_offsets
-from ldarnet.errors import InputError
+from ldarnet.foundation.errors import InputError
 
 # class names per splice task (label -> what it is), see the module docstring
 SITE_CLASSES = {
@@ -127,20 +128,18 @@ def splice_midpoint(
     return MidpointResult(profiles=profiles, stats=stats, anchors=anchors)
 
 
-def run_splice_midpoint(model_path: str | Path, tables: list[str | Path], out_dir: str | Path,
+def run_splice_midpoint(model_path: str | Path, tables: list[str | Path],
                         flank_left: int = 120, flank_right: int = 119, test_flank: int = 10,
                         n_permutations: int = 10000, seed: int = 0,
-                        device: str = "cpu") -> dict:
-    """Segment the splice tasks' test sequences with the model; profiles, statistics, figure."""
+                        device: str = "cpu") -> AnchoredAnalysis:
+    """Segment the splice tasks' test sequences with the model; profiles, statistics, figure
+    data."""
     import torch
 
     from ldarnet.analysis.density import read_labelled_sequences
     from ldarnet.analysis.segment import segment_tokens
-    from ldarnet.data.atomic import write_json
     from ldarnet.data.tokenizer import encode
     from ldarnet.model.pretrained import load_pretrained
-    from ldarnet.report.boundary_figures import Curve, plot_profiles
-    from ldarnet.report.tables import write_tsv
 
     if not tables:
         raise MidpointError("no splice task test split given; configure a splice task "
@@ -156,15 +155,11 @@ def run_splice_midpoint(model_path: str | Path, tables: list[str | Path], out_di
     with torch.no_grad():
         result = splice_midpoint(rows, segment, flank_left, flank_right, test_flank,
                                  n_permutations, seed)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     profile_rows = []
     for (task, label), prof in sorted(result.profiles.items()):
         profile_rows += [{"task": task, "class": class_name(task, label), "offset": int(o),
                           "mean": float(m), "sem": float(s), "n": prof.n}
                          for o, m, s in zip(prof.offsets, prof.mean, prof.sem, strict=True)]
-    write_tsv(out_dir / "midpoint_profiles.tsv", profile_rows)
-    write_tsv(out_dir / "midpoint_stats.tsv", result.stats)
     panels = {}
     for task in sorted(result.anchors):
         mids = sorted(set(result.anchors[task]))
@@ -172,13 +167,12 @@ def run_splice_midpoint(model_path: str | Path, tables: list[str | Path], out_di
         panels[f"{task} (0 = cut before {where})"] = [
             Curve(class_name(task, label), prof.offsets, prof.mean, prof.sem, prof.n)
             for (t, label), prof in sorted(result.profiles.items()) if t == task]
-    plot_profiles(panels, out_dir / "midpoint_profiles.png",
-                  "Boundary probability around the midpoint of splice-task test sequences",
-                  xlabel="offset from the sequence midpoint (nt; 0 = cut before len//2)")
+    figure = ProfileFigure(
+        panels, "Boundary probability around the midpoint of splice-task test sequences",
+        xlabel="offset from the sequence midpoint (nt; 0 = cut before len//2)")
     summary = {"tasks": {task: {"sequences": len(a), "anchor_index": sorted(set(a))}
                          for task, a in result.anchors.items()},
         "flank": [flank_left, flank_right], "test_offsets": [-test_flank, test_flank],
         "permutations": n_permutations,
         "offset0": [r for r in result.stats if r["offset"] == 0]}
-    write_json(out_dir / "midpoint_summary.json", summary)
-    return summary
+    return AnchoredAnalysis("midpoint", profile_rows, result.stats, figure, summary)

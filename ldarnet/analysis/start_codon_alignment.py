@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ldarnet.analysis.profiles import Profile, anchored_profile
+from ldarnet.analysis.results import AnchoredAnalysis, Curve, ProfileFigure
 from ldarnet.analysis.start_codons import LABELS, SHORT_LABELS, SOURCES, codon_at
 from ldarnet.analysis.stats import enrichment_at_offsets
 from ldarnet.data.annotation import AnnotationError, Exon, StartCodon
@@ -213,11 +214,11 @@ def start_codon_alignment(
 
 
 def run_start_codon_alignment(
-    bedgraph, bed, fasta_path, exons_path, out_dir, source: str = "gtf",
+    bedgraph, bed, fasta_path, exons_path, source: str = "gtf",
     gtf: str | Path | None = None, flank: int = 40, n_permutations: int = 10000,
     seed: int = 0, min_codons: int = 100,
-) -> dict:
-    """Profiles TSV, statistics TSV, figure and summary for every annotated, segmented contig.
+) -> AnchoredAnalysis:
+    """Profiles, statistics, figure data and summary for every annotated, segmented contig.
 
     ``source`` is ``gtf`` (start_codon lines of ``gtf``, default ``exons_path`` when that is
     a GTF) or ``longest_orf`` (inferred from the exons and the genome; labelled as such).
@@ -225,14 +226,10 @@ def run_start_codon_alignment(
     from ldarnet.analysis.splice_alignment import read_genome_track
     from ldarnet.analysis.start_codons import infer_start_codons
     from ldarnet.data.annotation import read_gtf_start_codons
-    from ldarnet.data.atomic import write_json
-    from ldarnet.report.boundary_figures import Curve, plot_profiles
-    from ldarnet.report.tables import write_tsv
 
     if source not in SOURCES:
         raise AnnotationError(f"start codon source {source!r} is not one of {SOURCES} "
                               "(config boundaries.start_codons)")
-    out_dir = Path(out_dir)
     if source == "gtf":
         gtf = Path(gtf or exons_path)
         if not gtf.name.lower().endswith((".gtf", ".gtf.gz")):
@@ -255,15 +252,12 @@ def run_start_codon_alignment(
                                    track.exons, flank=flank,
                                    n_permutations=n_permutations, seed=seed)
     label = LABELS[source]
-    out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for (name, signal), prof in result.profiles.items():
         rows += [{"sites": name, "signal": signal, "offset": int(o), "mean": float(m),
                   "sem": float(s), "n": prof.n, "source": SHORT_LABELS[source]}
                  for o, m, s in zip(prof.offsets, prof.mean, prof.sem, strict=True)]
-    write_tsv(out_dir / "start_codon_profiles.tsv", rows)
-    write_tsv(out_dir / "start_codon_stats.tsv",
-              [{**r, "source": SHORT_LABELS[source]} for r in result.stats])
+    stats = [{**r, "source": SHORT_LABELS[source]} for r in result.stats]
 
     def curve(name: str) -> Curve:
         p = result.profiles[(name, "p")]
@@ -271,12 +265,10 @@ def run_start_codon_alignment(
 
     panels = {"start codons vs controls": [curve(SITES), *map(curve, CONTROLS)],
               "by Kozak context": [curve(STRONG), curve(WEAK)]}
-    plot_profiles(panels, out_dir / "start_codon_profiles.png",
-                  f"Boundary probability around {label}",
-                  xlabel="offset from the A of ATG (nt, transcript orientation)")
+    figure = ProfileFigure(panels, f"Boundary probability around {label}",
+                           xlabel="offset from the A of ATG (nt, transcript orientation)")
     at_zero = [r for r in result.stats if r["offset"] == 0]
     summary = {"source": source, "label": label, "contigs": contigs, "flank": flank,
                "permutations": n_permutations, "min_codons": min_codons
                if source == "longest_orf" else None, **result.counts, "offset0": at_zero}
-    write_json(out_dir / "start_codon_summary.json", summary)
-    return summary
+    return AnchoredAnalysis("start_codon", rows, stats, figure, summary)

@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from ldarnet.errors import InputError
+from ldarnet.foundation.errors import InputError
 
 Alternative = Literal["greater", "less", "two-sided"]
 _ALTERNATIVES = ("greater", "less", "two-sided")

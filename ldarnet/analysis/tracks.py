@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ldarnet.data.bed import BedChunk, iter_bed_chunks
-from ldarnet.errors import InputError, MissingInputError
+from ldarnet.foundation.errors import InputError, MissingInputError
 
 
 class TrackError(InputError):

@@ -45,8 +45,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ldarnet.data.csv_table import open_table, read_csv_rows
-from ldarnet.errors import InputError, MissingInputError, note
+from ldarnet.foundation.csv_table import open_table, read_csv_rows
+from ldarnet.foundation.errors import InputError, MissingInputError, note
 
 EXON_COLUMNS = ("Chromosome", "Start", "End", "Strand", "transcript_id", "gene_name")
 GTF_SUFFIXES = (".gtf", ".gtf.gz")

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ldarnet.data.csv_table import open_table
 from ldarnet.data.fasta import names_hint
-from ldarnet.errors import InputError, MissingInputError, note
+from ldarnet.foundation.csv_table import open_table
+from ldarnet.foundation.errors import InputError, MissingInputError, note
 
 SKIP_PREFIXES = ("#", "track", "browser")
 

@@ -45,8 +45,8 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from ldarnet import __version__
-from ldarnet.data.checksum import file_md5, file_sha256
-from ldarnet.errors import LdarnetError
+from ldarnet.foundation.checksum import file_md5, file_sha256
+from ldarnet.foundation.errors import LdarnetError
 
 CHUNK_BYTES = 1 << 20
 _MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ldarnet.errors import InputError, MissingInputError, note
+from ldarnet.foundation.errors import InputError, MissingInputError, note
 
 
 class FastaError(InputError):
@@ -120,7 +120,7 @@ class FastaStream:
     ``blanks`` the spaces and tabs removed from sequence lines, ``repeated_names`` the
     headers whose name was seen before, ``records`` the records and ``bytes_read`` the
     stored bytes consumed (for progress bars); the normalisations are reported with
-    :func:`ldarnet.errors.note`.
+    :func:`ldarnet.foundation.errors.note`.
     """
 
     def __init__(self, path: str | Path, block_bytes: int = BLOCK_BYTES,

@@ -27,10 +27,10 @@ from typing import BinaryIO
 import numpy as np
 from tqdm import tqdm
 
-from ldarnet.data.atomic import remove, temp_path
 from ldarnet.data.fasta import HEADER, Fasta, FastaError, FastaStream, names_hint, open_genome
 from ldarnet.data.tokenizer import encode
-from ldarnet.errors import InputError, MissingInputError
+from ldarnet.foundation.atomic import remove, temp_path
+from ldarnet.foundation.errors import InputError, MissingInputError
 
 LINE_WIDTH = 60
 _LOWERCASE = bytes(range(ord("a"), ord("z") + 1))

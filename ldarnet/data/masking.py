@@ -12,8 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ldarnet.data.tokenizer import MASK, T
-from ldarnet.model.objective import IGNORE_INDEX
+from ldarnet.data.tokenizer import IGNORE_INDEX, MASK, T
 
 
 def mask_tokens(

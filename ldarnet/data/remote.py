@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from ldarnet import __version__
-from ldarnet.data.atomic import write_json
-from ldarnet.data.checksum import file_sha256
 from ldarnet.data.download import DownloadError, download
+from ldarnet.foundation.atomic import write_json
+from ldarnet.foundation.checksum import file_sha256
 
 HF_BASE_URL = "https://huggingface.co"
 ZENODO_BASE_URL = "https://zenodo.org"

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ldarnet.data.tokenizer import PAD, VOCAB_SIZE
-from ldarnet.errors import InputError
+from ldarnet.foundation.errors import InputError
 
 
 class ShardError(InputError):

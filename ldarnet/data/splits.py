@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pybedtools
 
-from ldarnet.data.atomic import scratch_dir
 from ldarnet.data.bed import iter_bed
 from ldarnet.data.fasta import names_hint
-from ldarnet.errors import InputError
+from ldarnet.foundation.atomic import scratch_dir
+from ldarnet.foundation.errors import InputError
 
 SPLITS = ("train", "valid", "test")
 Interval = tuple[str, int, int]
@@ -82,7 +82,7 @@ def _bedtools_scratch() -> Iterator[None]:
     Every pybedtools operation writes a temporary file and keeps it until the process
     ends; a long-lived process (Snakemake, tests) would otherwise accumulate them. The
     directory carries its owner, so a killed run's is removed by the next one
-    (:func:`ldarnet.data.atomic.scratch_dir`).
+    (:func:`ldarnet.foundation.atomic.scratch_dir`).
     """
     previous = pybedtools.get_tempdir()
     with scratch_dir("ldarnet-bedtools") as scratch:

@@ -37,13 +37,13 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from ldarnet import __version__
-from ldarnet.data.atomic import remove, temp_path, write_json
-from ldarnet.data.checksum import file_md5
 from ldarnet.data.fasta import HEADER, Fasta, FastaError, FastaStream, open_genome
 from ldarnet.data.genome import fetch_tokens
 from ldarnet.data.splits import SPLITS, Interval
 from ldarnet.data.tokenizer import PAD, VOCAB, N, encode
-from ldarnet.errors import InputError, MissingInputError
+from ldarnet.foundation.atomic import remove, temp_path, write_json
+from ldarnet.foundation.checksum import file_md5
+from ldarnet.foundation.errors import InputError, MissingInputError
 
 CHUNK_BASES = 1 << 24
 MULTISPECIES_N_RUN = 50

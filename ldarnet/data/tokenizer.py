@@ -13,6 +13,9 @@ A, C, G, T, N, MASK, PAD = range(7)
 VOCAB = ("A", "C", "G", "T", "N", "[MASK]", "[PAD]")
 VOCAB_SIZE = len(VOCAB)
 NUCLEOTIDES = (A, C, G, T)
+# The label of a position the masked-LM loss does not score (torch's cross-entropy
+# default): masking writes it, the objective and the training metrics skip it.
+IGNORE_INDEX = -100
 
 _LOOKUP = np.full(256, N, dtype=np.uint8)
 for _i, _base in enumerate("ACGT"):

@@ -10,16 +10,11 @@ tasks (Genomic Benchmarks).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
-import torch
 from torch import Tensor, nn
 
-from ldarnet.data.tokenizer import PAD, encode
 from ldarnet.evaluation.errors import EvaluationError
-from ldarnet.model.ldarnet import LDARNet
-from ldarnet.model.precision import upcast
+from ldarnet.model.network.ldarnet import LDARNet
+from ldarnet.model.pooling import masked_mean
 
 
 class SequenceClassifier(nn.Module):
@@ -43,35 +38,3 @@ class SequenceClassifier(nn.Module):
     def forward(self, input_ids: Tensor, mask: Tensor) -> Tensor:
         """input_ids (b, l) long, mask (b, l) bool right-padded → logits (b, num_classes)."""
         return self.head(masked_mean(self.backbone(input_ids, mask).hidden_states, mask))
-
-
-def masked_mean(hidden: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``hidden`` (b, l, d) over the valid positions of ``mask`` (b, l) → (b, d).
-
-    Shared by the classifier and ``ldarnet embed`` so that embeddings are exactly the
-    representation the fine-tuning head sees. Pools in (at least) fp32: a bf16 sum over
-    hundreds of positions loses digits.
-    """
-    hidden = upcast(hidden)
-    weights = mask.to(hidden.dtype).unsqueeze(-1)
-    counts = weights.sum(dim=1).clamp_min(1.0)
-    return (hidden * weights).sum(dim=1) / counts
-
-
-def collate(sequences: Sequence[str]) -> tuple[Tensor, Tensor]:
-    """Right-pad a batch with [PAD] to its longest sequence: (input_ids int64, mask bool)."""
-    if len(sequences) == 0:
-        raise EvaluationError("cannot collate an empty batch: pass at least one sequence")
-    encoded = [encode(s) for s in sequences]
-    lengths = [len(e) for e in encoded]
-    if min(lengths) == 0:
-        raise EvaluationError(
-            f"sequence {lengths.index(0)} of the batch is empty; remove empty sequences "
-            "from the task before fine-tuning"
-        )
-    ids = np.full((len(encoded), max(lengths)), PAD, dtype=np.int64)
-    for row, tokens in enumerate(encoded):
-        ids[row, : len(tokens)] = tokens
-    input_ids = torch.from_numpy(ids)
-    mask = torch.arange(ids.shape[1]).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
-    return input_ids, mask

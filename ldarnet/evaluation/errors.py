@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ldarnet.errors import InputError
+from ldarnet.foundation.errors import InputError
 
 
 class EvaluationError(InputError):

@@ -38,12 +38,13 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm import tqdm
 
-from ldarnet.evaluation.classifier import SequenceClassifier, collate
+from ldarnet.data.batch import collate
+from ldarnet.evaluation.classifier import SequenceClassifier
 from ldarnet.evaluation.errors import EvaluationError
 from ldarnet.evaluation.metrics import classification_metrics
-from ldarnet.evaluation.task_split import TaskSplit
-from ldarnet.model.ldarnet import LDARNet
+from ldarnet.model.network.ldarnet import LDARNet
 from ldarnet.model.param_groups import uses_weight_decay
+from ldarnet.tasks.task_split import TaskSplit
 
 PLATEAU_MODES = ("max", "min")
 DECAY_EXEMPTIONS = ("standard", "release")

@@ -26,15 +26,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ldarnet.data.atomic import write_json
-from ldarnet.data.checksum import file_sha256
 from ldarnet.evaluation.errors import EvaluationError
 from ldarnet.evaluation.finetune import FinetuneConfig, finetune_fold
 from ldarnet.evaluation.folds import kfold_splits
 from ldarnet.evaluation.metrics import summarize
-from ldarnet.evaluation.registry import TaskSpec
-from ldarnet.evaluation.task_data import read_split
-from ldarnet.model.ldarnet import LDARNet
+from ldarnet.foundation.atomic import write_json
+from ldarnet.foundation.checksum import file_sha256
+from ldarnet.model.network.ldarnet import LDARNet
+from ldarnet.tasks.registry import TaskSpec
+from ldarnet.tasks.task_data import read_split
 
 METRICS = ("mcc", "accuracy", "f1", "auroc")
 FOLD_SEED = 42  # KFold's random_state in the release (spec 4.2); the folds never vary

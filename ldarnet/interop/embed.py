@@ -2,7 +2,7 @@
 
 The representation is the decoder output (after its final RMSNorm, width ``d_model[0]``)
 averaged over the record's valid positions, computed by the same pooling function the
-fine-tuning classifier uses (:func:`ldarnet.evaluation.classifier.masked_mean`), so an
+fine-tuning classifier uses (:func:`ldarnet.model.pooling.masked_mean`), so an
 embedding is exactly what a downstream head would see.
 
 Records are sorted by length and embedded in batches (little padding, the longest batch
@@ -33,11 +33,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ldarnet.data.atomic import remove, temp_path
+from ldarnet.data.batch import collate
 from ldarnet.data.fasta import iter_records
-from ldarnet.evaluation.classifier import collate, masked_mean
+from ldarnet.foundation.atomic import remove, temp_path
 from ldarnet.interop.errors import InteropError
-from ldarnet.model.ldarnet import LDARNet
+from ldarnet.model.network.ldarnet import LDARNet
+from ldarnet.model.pooling import masked_mean
 
 FORMATS = ("parquet", "npy")
 

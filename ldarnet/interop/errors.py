@@ -1,8 +1,8 @@
-"""The one error class of the interop commands (an :class:`~ldarnet.errors.InputError`)."""
+"""The one error class of the interop commands."""
 
 from __future__ import annotations
 
-from ldarnet.errors import InputError
+from ldarnet.foundation.errors import InputError
 
 
 class InteropError(InputError):

@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from ldarnet import __version__
-from ldarnet.errors import MissingInputError
+from ldarnet.foundation.errors import MissingInputError
+from ldarnet.foundation.tables import markdown_table
 from ldarnet.interop.errors import InteropError
 from ldarnet.interop.outdir import atomic_directory, check_target
 from ldarnet.model.config import ModelConfig
 from ldarnet.model.pretrained import CONFIG_NAME, WEIGHTS_NAME, load_pretrained, resolve_weights
 from ldarnet.model.summary import model_summary
-from ldarnet.report.tables import markdown_table
-from ldarnet.train.checkpoint import save_model_file
+from ldarnet.model.weights import save_model_file
 
 CARD_NAME = "README.md"
 TAGS = ("dna", "genomics", "language-model", "masked-language-modeling")
@@ -175,7 +175,8 @@ Trained and exported with the `ldarnet` package (version {__version__}).
 ```python
 import torch
 from ldarnet.model.pretrained import load_pretrained
-from ldarnet.evaluation.classifier import collate, masked_mean
+from ldarnet.data.batch import collate
+from ldarnet.model.pooling import masked_mean
 
 model = load_pretrained("{repo_name}")            # this directory; .to("cuda") for a GPU
 input_ids, mask = collate(["ACGTTGCAAGGCTTATAAAAGGC", "GATTACA"])

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ldarnet.data.atomic import remove, temp_dir
+from ldarnet.foundation.atomic import remove, temp_dir
 from ldarnet.interop.errors import InteropError
 
 

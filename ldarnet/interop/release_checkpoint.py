@@ -34,14 +34,14 @@ from typing import Any
 import torch
 
 from ldarnet import __version__
-from ldarnet.data.checksum import file_sha256
-from ldarnet.errors import MissingInputError
+from ldarnet.foundation.checksum import file_sha256
+from ldarnet.foundation.errors import MissingInputError
 from ldarnet.interop.errors import InteropError
 from ldarnet.interop.outdir import atomic_directory, check_target
 from ldarnet.model.config import REVERSE_PADDING_MODES, ModelConfig, config_from_dict
-from ldarnet.model.ldarnet import LDARNet
+from ldarnet.model.network.ldarnet import LDARNet
 from ldarnet.model.pretrained import CONFIG_NAME, WEIGHTS_NAME, load_pretrained
-from ldarnet.train.checkpoint import save_model_file
+from ldarnet.model.weights import save_model_file
 
 RELEASE_ROOT = "backbone."
 OUR_ROOT = "hierarchy."

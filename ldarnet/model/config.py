@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ldarnet.errors import InputError
+from ldarnet.foundation.errors import InputError
+from ldarnet.foundation.yaml_config import check_fields, read_yaml
 from ldarnet.model.layout import LayoutError, layout_depth, parse_layout_string, validate_layout
-from ldarnet.yaml_config import check_fields, read_yaml
 
 BOUNDARY_KINDS = ("learned", "fixed_grid", "random")
 REVERSE_PADDING_MODES = ("exact", "release")

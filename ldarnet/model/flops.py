@@ -18,7 +18,7 @@ from collections import defaultdict
 
 from ldarnet.model.config import ModelConfig
 from ldarnet.model.layout import parse_layout_string
-from ldarnet.model.mlp import round_intermediate
+from ldarnet.model.network.mlp import round_intermediate
 
 
 def ssd_flops(length: int, heads: int, headdim: int, groups: int, d_state: int,

@@ -29,8 +29,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ldarnet.model.conv import causal_depthwise_conv1d
-from ldarnet.model.ssd import ssd_chunked
+from ldarnet.model.network.conv import causal_depthwise_conv1d
+from ldarnet.model.network.ssd import ssd_chunked
 
 ENV_VAR = "LDARNET_KERNELS"
 CHOICES = ("auto", "torch", "cuda")

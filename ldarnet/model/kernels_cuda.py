@@ -31,7 +31,7 @@ Two layers, kept apart so that each can be tested on its own (docs/cuda.md):
   only production caller, builds the ``cuda`` backend with the predicate "every tensor is
   on a CUDA device", and only when torch sees a CUDA device and the packages import.
 
-The CPU test tier (tests/test_kernels_interpreter.py) builds a backend from the same
+The CPU test tier (tests/model/test_kernels_interpreter.py) builds a backend from the same
 :func:`make_backend` with mamba-ssm's Triton kernels running under Triton's interpreter
 and a predicate that accepts CPU tensors: the wrappers' own mapping meets the real
 kernels on every machine. Nothing in the package builds such a backend, and
@@ -51,7 +51,7 @@ Argument conventions of ``mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, 
 - the kernel returns ``x.dtype``, like ``ssd_chunked``; dt and the cumulative decays are
   float32 inside the kernel whatever the input dtype, but its float32 dot products run as
   TF32 on Ampere and newer (~1e-3 relative), the one systematic difference from the
-  reference in float32 (tests/test_kernels_cuda.py states the tolerances).
+  reference in float32 (tests/model/test_kernels_cuda.py states the tolerances).
 
 Padding exactness (the property our variable-length batches rely on): a valid output
 never depends on padded positions. (1) Right-padded rows put padding *after* the valid
@@ -64,7 +64,7 @@ at zero, so every term the padding contributes is a product with zero: the state
 exactly zero when the first valid token arrives, whatever its (finite, positive) dt. The
 kernel evaluates the same terms (masked entries are selected away with ``where``, not
 multiplied), so both properties hold for it as they do for ``ssd_chunked``; the padded
-variable-length tests of tests/test_kernels_cuda.py check them on a GPU.
+variable-length tests of tests/model/test_kernels_cuda.py check them on a GPU.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ import torch
 from torch import Tensor
 
 from ldarnet.model import kernels
-from ldarnet.model.conv import causal_depthwise_conv1d
-from ldarnet.model.ssd import ssd_chunked
+from ldarnet.model.network.conv import causal_depthwise_conv1d
+from ldarnet.model.network.ssd import ssd_chunked
 
 # Why the backend is not registered (None once it is).
 UNAVAILABLE_REASON: str | None = "not probed yet"

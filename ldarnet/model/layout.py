@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ldarnet.errors import InputError
+from ldarnet.foundation.errors import InputError
 
 _TOKEN = re.compile(r"([mMtT])(\d+)")
 

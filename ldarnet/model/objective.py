@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor
 
+from ldarnet.data.tokenizer import IGNORE_INDEX
 from ldarnet.model.config import ModelConfig
-from ldarnet.model.ldarnet import LDARNetOutput
+from ldarnet.model.network.dynamic_chunking import ratio_loss
+from ldarnet.model.network.ldarnet import LDARNetOutput
 from ldarnet.model.precision import upcast
-from ldarnet.model.ratio_loss import ratio_loss
 
-IGNORE_INDEX = -100
 DEFAULT_ALPHA = 0.03
 
 

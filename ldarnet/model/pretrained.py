@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from ldarnet.errors import MissingInputError
+from ldarnet.foundation.errors import MissingInputError
 from ldarnet.model.config import config_from_dict
-from ldarnet.model.ldarnet import LDARNet
+from ldarnet.model.network.ldarnet import LDARNet
 from ldarnet.model.weights import WeightsError, load_module
 
 WEIGHTS_NAME = "model.safetensors"

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 
 from ldarnet.model.config import ModelConfig
-from ldarnet.model.init import residual_heights
-from ldarnet.model.ldarnet import LDARNet
+from ldarnet.model.network.init import residual_heights
+from ldarnet.model.network.ldarnet import LDARNet
 from ldarnet.model.param_groups import parameter_stages, stage_lr_multipliers
 
 

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import torch
 
-from ldarnet.errors import InputError, MissingInputError, note
+from ldarnet.foundation.atomic import temp_path
+from ldarnet.foundation.errors import InputError, MissingInputError, note
 
 FORMAT_KEY = "ldarnet.format"
 FORMAT = "ldarnet-safetensors-1"
@@ -235,3 +236,39 @@ def load_module(model: torch.nn.Module, path: str | Path) -> None:
                 f"model weights {path} do not fit this architecture: tensor {name!r} has shape "
                 f"{tuple(tensor.shape)} in the file, {tuple(state[name].shape)} in the model")
     model.load_state_dict(tensors, strict=False)
+
+
+def make_shareable(path: Path) -> None:
+    """Give a weights file the mode a plain ``open`` would have (0666 - umask).
+
+    safetensors creates its files readable by the owner only (0600); weights in a shared
+    project directory must be readable by the project's group like every other output.
+    (save_tensors writes with a plain ``open``; this keeps the guarantee explicit.)
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+def save_model_file(model: torch.nn.Module, path: str | Path) -> None:
+    """Model weights to safetensors atomically (tied parameters stored once).
+
+    Byte-reproducible, with the sha256 of every tensor in the header, and refused when a
+    weight is not finite (:func:`save_module`).
+    """
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        save_module(unwrap(model), tmp, target=path)
+        make_shareable(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+def load_model_file(model: torch.nn.Module, path: str | Path) -> None:
+    """Load weights saved by :func:`save_model_file`, verified; a mismatch is a clear error."""
+    load_module(unwrap(model), path)
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return model.module if hasattr(model, "module") else model

@@ -107,7 +107,7 @@ def plot_ablation(path: str | Path, rows: Sequence[Mapping]) -> None:
     """MCC×100 ± 95 % CI of every arm, one group of points per task."""
     import matplotlib.pyplot as plt
 
-    from ldarnet.report.figures import save_figure
+    from ldarnet.foundation.figures import save_figure
 
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     arms = list(dict.fromkeys(r["arm"] for r in rows))

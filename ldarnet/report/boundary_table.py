@@ -17,8 +17,8 @@ import csv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ldarnet.data.atomic import write_text
-from ldarnet.report.tables import markdown_table, write_tsv
+from ldarnet.foundation.atomic import write_text
+from ldarnet.foundation.tables import markdown_table, write_tsv
 
 COLUMNS = ["model", "seed", "analysis", "sites", "versus", "signal", "site_mean",
            "versus_mean", "difference", "p_value", "q_value", "n_sites", "n_versus"]

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ldarnet.data.csv_table import read_csv_rows
+from ldarnet.foundation.csv_table import read_csv_rows
 from ldarnet.report.eval_tables import TableError, write_table
 
 COLUMNS = ["claim", "quantity", "paper", "release", "this_run", "basis"]

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ldarnet.report.figures import save_figure
+from ldarnet.foundation.figures import save_figure
 
 # (row key of the value, row key of its half-width or None, legend label, marker, colour)
 NT_SERIES = [

@@ -12,11 +12,11 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ldarnet.data.atomic import write_text
-from ldarnet.data.csv_table import read_csv_rows
-from ldarnet.errors import InputError
-from ldarnet.evaluation.registry import TaskSpec
-from ldarnet.report.tables import markdown_table, write_tsv
+from ldarnet.foundation.atomic import write_text
+from ldarnet.foundation.csv_table import read_csv_rows
+from ldarnet.foundation.errors import InputError
+from ldarnet.foundation.tables import markdown_table, write_tsv
+from ldarnet.tasks.registry import TaskSpec
 
 WIN_RULE = (
     "A task counts as a win when this run's mean MCCx100, rounded to one decimal, is >= "

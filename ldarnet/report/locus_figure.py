@@ -17,7 +17,7 @@ import numpy as np
 from ldarnet.analysis.tracks import TrackError, read_bedgraph, read_boundaries
 from ldarnet.data.annotation import read_annotation
 from ldarnet.data.fasta import open_genome
-from ldarnet.report.figures import save_figure
+from ldarnet.foundation.figures import save_figure
 
 _BASE_COLOURS = {"A": "#2ca02c", "C": "#1f77b4", "G": "#ff7f0e", "T": "#d62728"}
 

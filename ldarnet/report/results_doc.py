@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ldarnet.data.atomic import write_text
-from ldarnet.errors import InputError
+from ldarnet.foundation.atomic import write_text
+from ldarnet.foundation.errors import InputError
 
 START = "<!-- claims:start (make results-doc; do not edit by hand) -->"
 END = "<!-- claims:end -->"

@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ldarnet.report.figures import save_figure
+from ldarnet.foundation.figures import save_figure
 
 _BASE_COLOURS = {0: "#2ca02c", 1: "#1f77b4", 2: "#ff7f0e", 3: "#d62728", 4: "#7f7f7f"}
 

@@ -23,54 +23,24 @@ from typing import Any
 
 import torch
 
-from ldarnet.data.atomic import temp_path, write_json
-from ldarnet.model.weights import WeightsError, load_module, load_tensors, save_module, save_tensors
+from ldarnet.foundation.atomic import write_json
+from ldarnet.model.weights import (
+    WeightsError,
+    load_model_file,
+    load_tensors,
+    make_shareable,
+    save_module,
+    save_tensors,
+    unwrap,
+)
 
 # A checkpoint that is missing, truncated, damaged or from another run: the one error of
 # weights files (ldarnet.model.weights), under the name the training code has always used.
 CheckpointError = WeightsError
 
 
-def _shareable(path: Path) -> None:
-    """Give a weights file the mode a plain ``open`` would have (0666 - umask).
-
-    safetensors creates its files readable by the owner only (0600); weights in a shared
-    project directory must be readable by the project's group like every other output.
-    (ldarnet.model.weights writes with a plain ``open``; this keeps the guarantee explicit.)
-    """
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
-def save_model_file(model: torch.nn.Module, path: str | Path) -> None:
-    """Model weights to safetensors atomically (tied parameters stored once).
-
-    Byte-reproducible, with the sha256 of every tensor in the header, and refused when a
-    weight is not finite (:mod:`ldarnet.model.weights`).
-    """
-    path = Path(path)
-    tmp = temp_path(path)
-    try:
-        save_module(_unwrap(model), tmp, target=path)
-        _shareable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def load_model_file(model: torch.nn.Module, path: str | Path) -> None:
-    """Load weights saved by :func:`save_model_file`, verified; a mismatch is a clear error."""
-    load_module(_unwrap(model), path)
-
-
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") else model
-
-
 def _optimizer_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
-    names = {id(p): n for n, p in _unwrap(model).named_parameters()}
+    names = {id(p): n for n, p in unwrap(model).named_parameters()}
     tensors = {}
     for group in optimizer.param_groups:
         for p in group["params"]:
@@ -81,7 +51,7 @@ def _optimizer_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer)
 
 def _restore_optimizer(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                        tensors: dict[str, torch.Tensor]) -> None:
-    params = dict(_unwrap(model).named_parameters())
+    params = dict(unwrap(model).named_parameters())
     state: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         name, field = key.split("::", 1)
@@ -107,11 +77,11 @@ def save_state(run_dir: str | Path, step: int, model: torch.nn.Module,
     for stale in state_dir.glob("step_*.tmp"):  # a state write killed mid-way, any step
         shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
-    save_module(_unwrap(model), tmp / "model.safetensors")
+    save_module(unwrap(model), tmp / "model.safetensors")
     save_tensors(_optimizer_tensors(model, optimizer), tmp / "optimizer.safetensors",
                  finite=False)
     for written in ("model.safetensors", "optimizer.safetensors"):
-        _shareable(tmp / written)
+        make_shareable(tmp / written)
     (tmp / "meta.json").write_text(json.dumps({**meta, "step": step}, indent=2) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)

@@ -20,7 +20,7 @@ a state of other inputs is set aside (``state.superseded/``) and training starts
 a finished run keeps no state (it is deleted once the weights are written), so a forced
 rerun trains again. Finished weights of the identical inputs already in ``--out`` are
 kept as they are (what a second job finds after waiting for the first, see
-``ldarnet.data.runlock``).
+``ldarnet.foundation.runlock``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,20 +45,21 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ldarnet import __version__
-from ldarnet.data.atomic import write_json
 from ldarnet.data.masking import mask_tokens
 from ldarnet.data.shards import SampleStream, open_shard, reverse_complement_rows
+from ldarnet.data.tokenizer import IGNORE_INDEX
+from ldarnet.foundation.atomic import write_json
 from ldarnet.model.config import load_model_config
 from ldarnet.model.flops import training_step_flops
-from ldarnet.model.ldarnet import LDARNet
-from ldarnet.model.objective import IGNORE_INDEX, pretraining_loss
+from ldarnet.model.network.dynamic_chunking import boundary_density
+from ldarnet.model.network.ldarnet import LDARNet
+from ldarnet.model.objective import pretraining_loss
 from ldarnet.model.param_groups import parameter_groups
-from ldarnet.model.ratio_loss import boundary_density
+from ldarnet.model.weights import save_model_file
 from ldarnet.train.checkpoint import (
     latest_state,
     load_state,
     read_state_meta,
-    save_model_file,
     save_state,
 )
 from ldarnet.train.distributed import DistContext, init_distributed, shutdown_distributed
@@ -67,6 +68,8 @@ from ldarnet.train.time_limit import stop_deadline
 from ldarnet.train.train_config import PretrainConfig, TrainConfigError, load_train_config
 
 EXIT_PREEMPTED = 75
+# draw(out_dir, window tokens, boundary probabilities, boundaries): the run's figures.
+DrawRun = Callable[[Path, np.ndarray, np.ndarray, np.ndarray], None]
 TRAIN_COLUMNS = ["step", "lr", "loss", "mlm", "ratio", "density", "tokens_per_s", "flops"]
 VAL_COLUMNS = ["step", "val_mlm", "val_accuracy", "val_ratio", "val_density",
                "val_compression"]
@@ -217,8 +220,13 @@ def run_pretraining(
     device: str | None = None,
     steps: int | None = None,
     stop_before_limit: float = 0,
+    draw: DrawRun | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) a model; writes model.safetensors, config.json, logs and plots.
+    """Train (or resume) a model; writes model.safetensors, config.json and the logs.
+
+    ``draw`` renders the run's figures (the ``ldarnet pretrain`` command passes the report
+    layer's plots): training computes what they show, and does not draw (it imports no
+    plotting), but they are written before the weights, which stay the last output.
 
     ``steps`` replaces the config's budget (an ablation arm trains the number of steps
     that matches the learned arm's FLOPs; the schedule is laid out for exactly that many).
@@ -233,7 +241,7 @@ def run_pretraining(
     ctx = init_distributed(device)
     try:
         return _train(Path(model_config), Path(train_config), Path(shards), Path(out), seed, ctx,
-                      steps, stop)
+                      steps, stop, draw)
     finally:
         shutdown_distributed()
 
@@ -271,7 +279,7 @@ def _state_to_resume(out: Path, identity: dict[str, Any], log: Any) -> Path | No
 
 def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, seed: int,
            ctx: DistContext, steps: int | None = None,
-           stop: _StopFlag | None = None) -> dict[str, Any]:
+           stop: _StopFlag | None = None, draw: DrawRun | None = None) -> dict[str, Any]:
     mcfg = load_model_config(model_config)
     cfg = load_train_config(train_config)
     if steps is not None:
@@ -399,8 +407,9 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
         if not last_val:
             last_val = evaluate(model, val_batches, cfg, ctx.device)
             summary["validation"] = last_val
-        first_window = torch.from_numpy(np.asarray(valid[:1]).astype(np.int64))
-        _write_plots(model, out, first_window, ctx.device)
+        if draw is not None:
+            first_window = torch.from_numpy(np.asarray(valid[:1]).astype(np.int64))
+            draw(out, *first_window_boundaries(model, first_window, ctx.device))
         write_json(out / "config.json", {**identity, "summary": summary})
         save_model_file(model, out / "model.safetensors")  # last: the workflow's output
         # a finished run is not resumed: a rerun of it trains again (its state is gone)
@@ -409,15 +418,16 @@ def _train(model_config: Path, train_config: Path, shards_dir: Path, out: Path, 
     return summary
 
 
-def _write_plots(model: LDARNet, out: Path, window: torch.Tensor, device: torch.device) -> None:
-    from ldarnet.report.training_plots import plot_boundaries, plot_curves
+def first_window_boundaries(model: LDARNet, window: torch.Tensor, device: torch.device
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tokens, stage-0 boundary probabilities and boundaries of one validation window.
 
-    plot_curves(out / "train_log.csv", out / "val_log.csv", out / "curves.png")
+    What the run's boundary figure shows; the model in eval mode, as in segmentation.
+    """
     with torch.no_grad():
         was = model.training
         model.eval()
         router = model(window.to(device)).router_outputs[0]
         model.train(was)
-    plot_boundaries(window[0].cpu().numpy(), router.boundary_prob[0].float().cpu().numpy(),
-                    router.boundary_mask[0].cpu().numpy(), out / "boundaries.png")
-
+    return (window[0].cpu().numpy(), router.boundary_prob[0].float().cpu().numpy(),
+            router.boundary_mask[0].cpu().numpy())

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ldarnet.errors import InputError
-from ldarnet.yaml_config import check_fields, read_yaml
+from ldarnet.foundation.errors import InputError
+from ldarnet.foundation.yaml_config import check_fields, read_yaml
 
 
 class TrainConfigError(InputError):

@@ -8,7 +8,7 @@ import shlex
 import sys
 from urllib.parse import urlparse
 
-from ldarnet.cluster import (
+from ldarnet.pipeline.cluster import (
     TEST_BANNER,
     PlannedJob,
     check_submission,
@@ -23,12 +23,12 @@ from ldarnet.cluster import (
     stage_device,
     torch_launcher,
 )
-from ldarnet.evaluation.registry import load_registry
-from ldarnet.evaluation.remote_sources import load_remote_sources, task_source
-from ldarnet.evaluation.source_config import is_remote, load_sources, source_inputs
+from ldarnet.tasks.registry import load_registry
+from ldarnet.tasks.remote_sources import load_remote_sources, task_source
+from ldarnet.tasks.source_config import is_remote, load_sources, source_inputs
 from ldarnet.interop.checkpoint_source import checkpoint_cache, is_checkpoint_entry
-from ldarnet.pipeline import check_config, check_schema, lr_label
-from ldarnet.preflight import preflight_rule_params
+from ldarnet.pipeline.config_check import check_config, check_schema, lr_label
+from ldarnet.pipeline.preflight import preflight_rule_params
 
 # One short message naming the config file and the key, before Snakemake's own (long) one.
 check_schema(config, workflow.source_path("../schemas/config.schema.yaml"), workflow.configfiles)
@@ -65,7 +65,7 @@ PYTHON = "python" if USES_CONDA else shlex.quote(sys.executable)
 LDARNET = f"{PYTHON} -m ldarnet"
 
 
-# ------------------------------------------------- where jobs run (ldarnet/cluster.py)
+# ------------------------------------------------- where jobs run (ldarnet/pipeline/cluster.py)
 # The GPU-capable stages size their jobs from their config sections; every other rule is a
 # CPU job. Rules take their resources from these helpers and nowhere else, and the SLURM
 # profile lists no rule (docs/cluster.md).

@@ -55,7 +55,7 @@ rule pretrain:
         "../../envs/ldarnet-cuda.yaml"
     shell:
         logged(
-            "{PYTHON} -m ldarnet.data.runlock {params.out_dir} -- "
+            "{PYTHON} -m ldarnet.foundation.runlock {params.out_dir} -- "
             "{params.launcher} pretrain --model {input.model_config} --config {input.train_config} "
             "--shards {params.shards} --out {params.out_dir} --seed {wildcards.seed} "
             "--device {params.device} {params.budget} "
