@@ -29,6 +29,7 @@ from ldarnet.evaluation.source_config import is_remote, load_sources, source_inp
 from ldarnet.interop.checkpoint_source import checkpoint_cache, is_checkpoint_entry
 from ldarnet.pipeline import check_config, check_schema, lr_label
 from ldarnet.preflight import preflight_rule_params
+from ldarnet.report.eval_tables import NT_TABLES, TABLES  # the one list of results tables
 
 # One short message naming the config file and the key, before Snakemake's own (long) one.
 check_schema(config, workflow.source_path("../schemas/config.schema.yaml"), workflow.configfiles)
@@ -42,6 +43,11 @@ SPLITS = ["train", "valid", "test"]
 MODELS = sorted(config["models"])
 
 
+def one_of(names):
+    """A wildcard regex matching exactly ``names`` (and nothing when there are none)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
 wildcard_constraints:
     assembly=ASSEMBLY,
     split="|".join(SPLITS),
@@ -52,7 +58,7 @@ wildcard_constraints:
     seed=r"\d+",
     gene=r"[A-Za-z0-9._-]+",
     task=r"[A-Za-z0-9_]+",
-    table="histone|promoters|enhancers|splice|genomic_benchmarks|nt_summary",
+    table=one_of(TABLES),
 
 
 # ------------------------------------------------------------ the command every rule runs
@@ -107,11 +113,6 @@ def logged(command, stage=None):
 CHECKPOINT_MODELS = sorted(m for m, e in config["models"].items() if is_checkpoint_entry(e))
 TRAINED_MODELS = sorted(set(MODELS) - set(CHECKPOINT_MODELS))
 PREFLIGHT = "results/preflight/sources.tsv"  # ldarnet check-sources of this config
-
-
-def one_of(names):
-    """A wildcard regex matching exactly ``names`` (and nothing when there are none)."""
-    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
 
 
 def checkpoint_download(wildcards):
@@ -281,7 +282,6 @@ TASKS = list(config["tasks"])
 REMOTE = load_remote_sources(EVAL["remote"]) if any(is_remote(t, SOURCES) for t in TASKS) else {}
 GRID = [(lr_label(lr), bs) for lr in config["grid"]["learning_rates"]
         for bs in config["grid"]["batch_sizes"]]
-NT_TABLES = ("histone", "promoters", "enhancers", "splice")
 
 
 def task_source_inputs(wildcards):
@@ -349,8 +349,7 @@ def table_summaries(wildcards):
 
 def evaluation_targets():
     """Every results table that has at least one configured task."""
-    tables = NT_TABLES + ("genomic_benchmarks", "nt_summary")
-    return [f"results/tables/{t}.tsv" for t in tables if table_tasks(t)]
+    return [f"results/tables/{t}.tsv" for t in TABLES if table_tasks(t)]
 
 
 def ablation_targets():
