@@ -36,12 +36,12 @@ rule segment_genome:
         regions=lambda wildcards, input: f"--regions {input.regions}"
         if "regions" in input.keys()
         else "",
-        device=stage_device(config, "boundaries"),
+        device=gpu_device("boundaries"),
     log:
         log_path("segment_genome", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("segment_genome", "{model}", "seed{seed}")
-    threads: COMPUTE["boundaries"].threads
+    threads: gpu_threads("boundaries")
     resources:
         **gpu_resources("boundaries"),
     conda:
@@ -110,12 +110,12 @@ rule motif_alignment:
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
         permutations=config["boundaries"]["permutations"],
         contigs=motif_contigs_arg,
-        device=stage_device(config, "boundaries"),
+        device=gpu_device("boundaries"),
     log:
         log_path("motif_alignment", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("motif_alignment", "{model}", "seed{seed}")
-    threads: COMPUTE["boundaries"].threads
+    threads: gpu_threads("boundaries")
     resources:
         **gpu_resources("boundaries"),
     conda:
@@ -213,12 +213,12 @@ rule splice_midpoint:
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
         permutations=config["boundaries"]["permutations"],
-        device=stage_device(config, "boundaries"),
+        device=gpu_device("boundaries"),
     log:
         log_path("splice_midpoint", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("splice_midpoint", "{model}", "seed{seed}")
-    threads: COMPUTE["boundaries"].threads
+    threads: gpu_threads("boundaries")
     resources:
         **gpu_resources("boundaries"),
     conda:
@@ -277,12 +277,12 @@ rule boundary_density:
             category="4 Boundary alignment (C4)",
         ),
     params:
-        device=stage_device(config, "boundaries"),
+        device=gpu_device("boundaries"),
     log:
         log_path("boundary_density", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("boundary_density", "{model}", "seed{seed}")
-    threads: COMPUTE["boundaries"].threads
+    threads: gpu_threads("boundaries")
     resources:
         **gpu_resources("boundaries"),
     conda:

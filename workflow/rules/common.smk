@@ -9,6 +9,7 @@ import sys
 from urllib.parse import urlparse
 
 from ldarnet.cluster import (
+    GPU_STAGES,
     TEST_BANNER,
     PlannedJob,
     check_submission,
@@ -72,16 +73,32 @@ LDARNET = f"{PYTHON} -m ldarnet"
 
 
 # ------------------------------------------------- where jobs run (ldarnet/cluster.py)
-# The GPU-capable stages size their jobs from their config sections; every other rule is a
-# CPU job. Rules take their resources from these helpers and nowhere else, and the SLURM
-# profile lists no rule (docs/cluster.md).
-COMPUTE = {stage: stage_compute(config, stage) for stage in ("pretrain", "evaluation",
-                                                            "boundaries")}
+# The GPU-capable stages (pretrain, evaluation, boundaries) size their jobs from their
+# config sections; every other rule is a CPU job. Rules take their threads, resources,
+# retries and --device from these helpers and nowhere else, and the SLURM profile lists
+# no rule (docs/cluster.md).
+COMPUTE = {stage: stage_compute(config, stage) for stage in GPU_STAGES}
+
+
+def gpu_threads(stage):
+    """Threads of a rule that computes on the stage's GPUs (every CPU its job holds)."""
+    return COMPUTE[stage].threads
 
 
 def gpu_resources(stage):
     """Resources of a rule that computes on the stage's GPUs (a CPU job when gpus is 0)."""
     return gpu_job(config, stage)
+
+
+def gpu_retries(stage):
+    """Retries of a rule that computes on the stage's GPUs (the stage's `retries`)."""
+    return retry_count(COMPUTE[stage].retries)
+
+
+def gpu_device(stage):
+    """`--device` of the stage's commands: cuda when its jobs hold GPUs (its `gpus`), else
+    cpu; also cpu in the cluster test mode, which says so in every job log (`logged`)."""
+    return stage_device(config, stage)
 
 
 def cpu_resources(mem_mb, runtime):
@@ -315,12 +332,12 @@ def eval_checkpoint(wildcards):
 
 def finetune_options(wildcards):
     """Protocol switches of finetune-grid / finetune-cv (config evaluation.*)."""
-    device = stage_device(config, "evaluation")
     return (f"--registry {EVAL['registry']} --n-splits {config['folds']} "
             f"--max-epochs {EVAL['max_epochs']} --patience {EVAL['patience']} "
             f"--plateau-mode {EVAL['plateau_mode']} "
             f"--decay-exemptions {EVAL['decay_exemptions']} "
-            f"--eval-batch-size {EVAL['eval_batch_size']} --device {device} --no-progress")
+            f"--eval-batch-size {EVAL['eval_batch_size']} "
+            f"--device {gpu_device('evaluation')} --no-progress")
 
 
 def grid_results(wildcards):

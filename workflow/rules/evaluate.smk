@@ -76,7 +76,7 @@ rule finetune_grid:
         log_path("finetune_grid", "{model}", "{task}", "lr{lr}_bs{bs}"),
     benchmark:
         benchmark_path("finetune_grid", "{model}", "{task}", "lr{lr}_bs{bs}")
-    threads: COMPUTE["evaluation"].threads
+    threads: gpu_threads("evaluation")
     resources:
         **gpu_resources("evaluation"),
     conda:
@@ -128,10 +128,10 @@ rule finetune_cv:
         log_path("finetune_cv", "{model}", "{task}", "seed{seed}"),
     benchmark:
         benchmark_path("finetune_cv", "{model}", "{task}", "seed{seed}")
-    threads: COMPUTE["evaluation"].threads
+    threads: gpu_threads("evaluation")
     resources:
         **gpu_resources("evaluation"),
-    retries: retry_count(COMPUTE["evaluation"].retries)
+    retries: gpu_retries("evaluation")
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:

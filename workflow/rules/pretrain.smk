@@ -35,7 +35,7 @@ rule pretrain:
         launcher=pretrain_launcher,
         shards=lambda wildcards, input: os.path.dirname(input.manifest),
         out_dir=lambda wildcards, output: os.path.dirname(output.model),
-        device=stage_device(config, "pretrain"),
+        device=gpu_device("pretrain"),
         budget=lambda wildcards, input: f"--budget {input.budget}" if input.budget else "",
         # inside a SLURM job: save and exit 75 this long before the time limit (the next
         # attempt resumes); ldarnet.train.time_limit says why this is not --signal
@@ -44,10 +44,10 @@ rule pretrain:
         log_path("pretrain", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("pretrain", "{model}", "seed{seed}")
-    threads: COMPUTE["pretrain"].threads
+    threads: gpu_threads("pretrain")
     resources:
         **gpu_resources("pretrain"),
-    retries: retry_count(COMPUTE["pretrain"].retries)
+    retries: gpu_retries("pretrain")
     # pretraining runs (and the arms' budgets) are the DAG's critical path: start them
     # before the fine-tuning jobs that can fill the remaining cores
     priority: 10
