@@ -16,6 +16,9 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
+# One rule file per stage, which includes its helpers (workflow/rules/helpers/) first;
+# common.smk holds what the stages share. A file may use, while it is read, what
+# common.smk and the files included before it define.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/genome.smk"
 include: "workflow/rules/pretrain.smk"

@@ -2,6 +2,7 @@
 # random, ...) is pretrained on the FLOPs budget of the learned reference (its budget here,
 # its training in pretrain.smk), fine-tuned like every model (evaluate.smk), and compared
 # with the reference: FLOPs accounting, paired differences per task, table and figure.
+include: "helpers/ablation.smk"  # its input functions, parameters and targets
 
 
 rule ablation_budget:

@@ -1,5 +1,6 @@
 # Boundary alignment (claim C4): segment the genome with each pretrained model, then
 # profile the learned boundaries around annotated splice junctions and promoter motifs.
+include: "helpers/boundaries.smk"  # its input functions, parameters and targets
 
 
 rule download_annotation:

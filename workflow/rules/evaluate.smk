@@ -1,6 +1,7 @@
 # Downstream evaluation (claims C1-C2): each task is prepared once, every grid point is a
 # job scored on validation folds only, the chosen configuration runs all K folds per seed
 # (one resumable job per seed), and the per-task summaries render the results tables.
+include: "helpers/evaluate.smk"  # its input functions, parameters and targets
 
 
 rule fetch_task:

@@ -1,5 +1,6 @@
 # Pretraining: masked-LM training of each configured model entry and seed on the token
 # shards. A GPU job on clusters (torchrun when it has several GPUs), a CPU job in the demo.
+include: "helpers/pretrain.smk"  # its input functions, parameters and targets
 
 
 rule pretrain:
@@ -11,7 +12,7 @@ rule pretrain:
         manifest=f"results/genome/{ASSEMBLY}/windows/manifest.json",
         model_config=lambda wildcards: config["models"][wildcards.model]["config"],
         train_config=config["pretrain"]["config"],
-        budget=ablation_budget_file,
+        budget=ablation_budget_file,  # the FLOPs budget of an ablation arm (ablation.smk)
         # every download resolves before GPU time is spent (ancient: never a rerun reason)
         preflight=ancient(PREFLIGHT),
     output:
