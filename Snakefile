@@ -16,9 +16,13 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
+# One rule file per stage, which includes its helpers (workflow/rules/helpers/) first;
+# common.smk holds what the stages share. A file may use, while it is read, what
+# common.smk and the files included before it define.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/genome.smk"
 include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/ablation.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/boundaries.smk"
 include: "workflow/rules/report.smk"

@@ -1,5 +1,6 @@
 # Boundary alignment (claim C4): segment the genome with each pretrained model, then
 # profile the learned boundaries around annotated splice junctions and promoter motifs.
+include: "helpers/boundaries.smk"  # its input functions, parameters and targets
 
 
 rule download_annotation:
@@ -36,12 +37,12 @@ rule segment_genome:
         regions=lambda wildcards, input: f"--regions {input.regions}"
         if "regions" in input.keys()
         else "",
-        device=stage_device(config, "boundaries"),
+        device=gpu_device("boundaries"),
     log:
         log_path("segment_genome", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("segment_genome", "{model}", "seed{seed}")
-    threads: COMPUTE["boundaries"].threads
+    threads: gpu_threads("boundaries")
     resources:
         **gpu_resources("boundaries"),
     conda:
@@ -110,12 +111,12 @@ rule motif_alignment:
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
         permutations=config["boundaries"]["permutations"],
         contigs=motif_contigs_arg,
-        device=stage_device(config, "boundaries"),
+        device=gpu_device("boundaries"),
     log:
         log_path("motif_alignment", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("motif_alignment", "{model}", "seed{seed}")
-    threads: COMPUTE["boundaries"].threads
+    threads: gpu_threads("boundaries")
     resources:
         **gpu_resources("boundaries"),
     conda:
@@ -213,12 +214,12 @@ rule splice_midpoint:
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
         permutations=config["boundaries"]["permutations"],
-        device=stage_device(config, "boundaries"),
+        device=gpu_device("boundaries"),
     log:
         log_path("splice_midpoint", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("splice_midpoint", "{model}", "seed{seed}")
-    threads: COMPUTE["boundaries"].threads
+    threads: gpu_threads("boundaries")
     resources:
         **gpu_resources("boundaries"),
     conda:
@@ -277,12 +278,12 @@ rule boundary_density:
             category="4 Boundary alignment (C4)",
         ),
     params:
-        device=stage_device(config, "boundaries"),
+        device=gpu_device("boundaries"),
     log:
         log_path("boundary_density", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("boundary_density", "{model}", "seed{seed}")
-    threads: COMPUTE["boundaries"].threads
+    threads: gpu_threads("boundaries")
     resources:
         **gpu_resources("boundaries"),
     conda:

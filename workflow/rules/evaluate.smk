@@ -1,6 +1,7 @@
 # Downstream evaluation (claims C1-C2): each task is prepared once, every grid point is a
 # job scored on validation folds only, the chosen configuration runs all K folds per seed
 # (one resumable job per seed), and the per-task summaries render the results tables.
+include: "helpers/evaluate.smk"  # its input functions, parameters and targets
 
 
 rule fetch_task:
@@ -76,7 +77,7 @@ rule finetune_grid:
         log_path("finetune_grid", "{model}", "{task}", "lr{lr}_bs{bs}"),
     benchmark:
         benchmark_path("finetune_grid", "{model}", "{task}", "lr{lr}_bs{bs}")
-    threads: COMPUTE["evaluation"].threads
+    threads: gpu_threads("evaluation")
     resources:
         **gpu_resources("evaluation"),
     conda:
@@ -128,10 +129,10 @@ rule finetune_cv:
         log_path("finetune_cv", "{model}", "{task}", "seed{seed}"),
     benchmark:
         benchmark_path("finetune_cv", "{model}", "{task}", "seed{seed}")
-    threads: COMPUTE["evaluation"].threads
+    threads: gpu_threads("evaluation")
     resources:
         **gpu_resources("evaluation"),
-    retries: retry_count(COMPUTE["evaluation"].retries)
+    retries: gpu_retries("evaluation")
     conda:
         "../../envs/ldarnet-cuda.yaml"
     shell:
@@ -205,45 +206,4 @@ rule eval_table:
             "{LDARNET} eval-table {wildcards.table} --summaries {input.summaries} "
             "--registry {input.registry} --nt-baselines {input.nt_baselines} "
             "--gb-baselines {input.gb_baselines} --out {output.tsv} --figure {output.figure} "
-        )
-
-
-rule ablation_table:
-    """Learned vs fixed-grid vs random per task: paired differences, FLOPs, compression."""
-    input:
-        summaries=lambda wildcards: [
-            f"results/eval/{m}/{t}/summary.json"
-            for t in ABLATION["tasks"]
-            for m in ablation_models()
-        ],
-        flops="results/ablation/flops.tsv",
-    output:
-        tsv=report(
-            "results/tables/ablation.tsv",
-            caption="../report/ablation_table.rst",
-            category="2 Ablation (C3)",
-            labels={"item": "ablation table"},
-        ),
-        md="results/tables/ablation.md",
-        figure=report(
-            "results/figures/ablation.png",
-            caption="../report/ablation_table.rst",
-            category="2 Ablation (C3)",
-            labels={"item": "ablation figure"},
-        ),
-    params:
-        reference=ABLATION["reference"],
-    log:
-        log_path("ablation_table", "ablation"),
-    benchmark:
-        benchmark_path("ablation_table", "ablation")
-    threads: 1
-    resources:
-        **cpu_resources(mem_mb=1000, runtime=10),
-    conda:
-        "../../envs/ldarnet-cpu.yaml"
-    shell:
-        logged(
-            "{LDARNET} ablation-table --summaries {input.summaries} --flops {input.flops} "
-            "--reference {params.reference} --out {output.tsv} --figure {output.figure} "
         )

@@ -1,4 +1,7 @@
 # Genome stage: hg38 download (or a local FASTA) -> prepared FASTA + index -> token shards.
+include: "helpers/genome.smk"  # its input functions, parameters and targets
+
+
 rule download_genome:
     """Download the reference and verify it against the published checksum (UCSC md5sum.txt)."""
     output:

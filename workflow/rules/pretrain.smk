@@ -1,5 +1,6 @@
 # Pretraining: masked-LM training of each configured model entry and seed on the token
 # shards. A GPU job on clusters (torchrun when it has several GPUs), a CPU job in the demo.
+include: "helpers/pretrain.smk"  # its input functions, parameters and targets
 
 
 rule pretrain:
@@ -11,7 +12,7 @@ rule pretrain:
         manifest=f"results/genome/{ASSEMBLY}/windows/manifest.json",
         model_config=lambda wildcards: config["models"][wildcards.model]["config"],
         train_config=config["pretrain"]["config"],
-        budget=ablation_budget_file,
+        budget=ablation_budget_file,  # the FLOPs budget of an ablation arm (ablation.smk)
         # every download resolves before GPU time is spent (ancient: never a rerun reason)
         preflight=ancient(PREFLIGHT),
     output:
@@ -35,7 +36,7 @@ rule pretrain:
         launcher=pretrain_launcher,
         shards=lambda wildcards, input: os.path.dirname(input.manifest),
         out_dir=lambda wildcards, output: os.path.dirname(output.model),
-        device=stage_device(config, "pretrain"),
+        device=gpu_device("pretrain"),
         budget=lambda wildcards, input: f"--budget {input.budget}" if input.budget else "",
         # inside a SLURM job: save and exit 75 this long before the time limit (the next
         # attempt resumes); ldarnet.train.time_limit says why this is not --signal
@@ -44,10 +45,10 @@ rule pretrain:
         log_path("pretrain", "{model}", "seed{seed}"),
     benchmark:
         benchmark_path("pretrain", "{model}", "seed{seed}")
-    threads: COMPUTE["pretrain"].threads
+    threads: gpu_threads("pretrain")
     resources:
         **gpu_resources("pretrain"),
-    retries: retry_count(COMPUTE["pretrain"].retries)
+    retries: gpu_retries("pretrain")
     # pretraining runs (and the arms' budgets) are the DAG's critical path: start them
     # before the fine-tuning jobs that can fill the remaining cores
     priority: 10
@@ -61,69 +62,4 @@ rule pretrain:
             "--device {params.device} {params.budget} "
             "--stop-before-limit {params.stop_before_limit}",
             stage="pretrain",
-        )
-
-
-rule ablation_budget:
-    """Steps of an ablation arm whose pretraining FLOPs equal the learned arm's (logged)."""
-    input:
-        reference=lambda wildcards: (
-            f"results/pretrain/{ABLATION['reference']}/seed{wildcards.seed}/model.safetensors"
-        ),
-        arm_config=lambda wildcards: config["models"][wildcards.model]["config"],
-        train_config=config["pretrain"]["config"],
-    output:
-        "results/ablation/{model}/seed{seed}/budget.json",
-    priority: 10
-    params:
-        reference=lambda wildcards, input: os.path.dirname(input.reference),
-        match=ABLATION["match"],
-    log:
-        log_path("ablation_budget", "{model}", "seed{seed}"),
-    benchmark:
-        benchmark_path("ablation_budget", "{model}", "seed{seed}")
-    threads: 1
-    resources:
-        **cpu_resources(mem_mb=2000, runtime=10),
-    conda:
-        "../../envs/ldarnet-cpu.yaml"
-    shell:
-        logged(
-            "{LDARNET} ablation-budget --reference {params.reference} --arm-config {input.arm_config} "
-            "--config {input.train_config} --match {params.match} --out {output}"
-        )
-
-
-rule ablation_flops:
-    """What every arm actually spent in pretraining, next to the learned arm (TSV)."""
-    input:
-        runs=lambda wildcards: [
-            f"results/pretrain/{m}/seed{EVAL['pretrain_seed']}/model.safetensors"
-            for m in ablation_models()
-        ],
-    output:
-        report(
-            "results/ablation/flops.tsv",
-            caption="../report/ablation_flops.rst",
-            category="2 Ablation (C3)",
-            labels={"item": "FLOPs accounting"},
-        ),
-    params:
-        runs=lambda wildcards, input: " ".join(
-            f"{m}={os.path.dirname(path)}" for m, path in zip(ablation_models(), input.runs)
-        ),
-        reference=ABLATION["reference"],
-    log:
-        log_path("ablation_flops", "flops"),
-    benchmark:
-        benchmark_path("ablation_flops", "flops")
-    threads: 1
-    resources:
-        **cpu_resources(mem_mb=1000, runtime=10),
-    conda:
-        "../../envs/ldarnet-cpu.yaml"
-    shell:
-        logged(
-            "{LDARNET} ablation-flops --runs {params.runs} --reference {params.reference} "
-            "--out {output}"
         )

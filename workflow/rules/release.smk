@@ -3,7 +3,7 @@
 # sha256-verified, lock file) and imported (torch.load(weights_only=True)) into
 # results/pretrain/<model>/seed<seed>/, where every later stage expects pretrained weights:
 # the grid and CV on all tasks, the boundary analyses and the tables run on it unchanged.
-PREFLIGHT_PARAMS = preflight_rule_params(config, workflow.configfiles)
+include: "helpers/release.smk"  # its input functions and parameters
 
 
 localrules:

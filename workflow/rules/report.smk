@@ -1,5 +1,6 @@
 # The paper-vs-this table: every claim (C1-C4) with the paper's number, the release's and
 # this run's, read from the result tables the other stages wrote.
+include: "helpers/report.smk"  # its input functions, parameters and targets
 
 
 rule paper_claims:
