@@ -1,1 +1,2 @@
-"""Data handling: tokenizer, genome access, MLM masking, downstream tasks."""
+"""Data: the genome (download, validation, splits, tiling into shards), readers of FASTA,
+BED and annotations, the token vocabulary, MLM masking and batching."""

@@ -1,1 +1,2 @@
-"""Downstream evaluation (spec section 4): task data, fine-tuning, folds, metrics, selection."""
+"""The fine-tuning protocol (spec section 4): classifier, fine-tuning, folds, metrics,
+configuration selection. The tasks it runs on are :mod:`ldarnet.tasks`."""
