@@ -11,6 +11,7 @@ import pytest
 import ldarnet
 from ldarnet import cli
 from ldarnet.cli import main
+from ldarnet.cli import pretrain as pretrain_commands
 from ldarnet.foundation.errors import InputError, LdarnetError
 
 # control flow, not an error: pretraining exits 75 after saving its state on SIGTERM
@@ -48,7 +49,7 @@ def test_a_domain_error_is_one_line_exit_2(monkeypatch, capsys) -> None:
     def fail(args) -> int:
         raise InputError("config.yaml: key x:\n   expected an integer,\n got 'y'")
 
-    monkeypatch.setattr(cli, "_cmd_model_info", fail)
+    monkeypatch.setattr(pretrain_commands, "_cmd_model_info", fail)
     assert main(["model-info", "--config", "x.yaml"]) == 2
     err = capsys.readouterr().err
     assert err == ("ldarnet model-info: error: config.yaml: key x: expected an integer, "
@@ -61,7 +62,7 @@ def test_anything_else_is_a_bug_with_a_traceback(exc, monkeypatch, capsys) -> No
     def fail(args) -> int:
         raise exc
 
-    monkeypatch.setattr(cli, "_cmd_model_info", fail)
+    monkeypatch.setattr(pretrain_commands, "_cmd_model_info", fail)
     assert main(["model-info", "--config", "x.yaml"]) == 1
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and type(exc).__name__ in err
