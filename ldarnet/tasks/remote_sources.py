@@ -14,7 +14,7 @@ which layout:
       revision: <40-hex commit>          # or {task: commit}; branches are refused by fetches
       files: {train: "{name}/train.parquet", test: "{name}/test.parquet"}
       format: parquet                    # the reader: parquet | gb_archive
-      task_column: task                  # reader settings (see FORMAT_KEYS)
+      task_column: task                  # reader settings (ldarnet.tasks.formats)
     gb:
       host: zenodo
       record: "16605299"                 # a published record never changes: the record is the pin
@@ -49,20 +49,13 @@ from ldarnet.data.remote import (
     fetch,
 )
 from ldarnet.foundation.yaml_config import read_yaml
+from ldarnet.tasks.formats import DOWNLOADABLE, FORMATS
 from ldarnet.tasks.registry import TaskSpec
 from ldarnet.tasks.source_config import SourceConfigError, is_remote
 
 DEFAULT_REMOTE = "config/evaluation/remote.yaml"
 DOWNLOADS = "resources/downloads"
 HOSTS = ("huggingface", "zenodo")
-#: reader format -> the file roles it needs
-FORMAT_ROLES: dict[str, tuple[str, ...]] = {"parquet": ("train", "test"),
-                                            "gb_archive": ("archive",)}
-#: reader format -> settings passed on to the reader (ldarnet.tasks.sources)
-FORMAT_KEYS: dict[str, tuple[str, ...]] = {
-    "parquet": ("sequence_column", "label_column", "task_column", "expected_counts"),
-    "gb_archive": ("expected_counts",),
-}
 HOST_KEYS: dict[str, tuple[str, ...]] = {
     "huggingface": ("repo", "repo_type", "revision", "base_url"),
     "zenodo": ("record", "base_url"),
@@ -111,7 +104,7 @@ class RemoteSuite:
         """``{cache file name: remote file}`` of one task, in role order."""
         values = {"task": spec.name, "dataset": spec.hub_dataset, "name": spec.hub_config}
         out: dict[str, RemoteFile] = {}
-        for role in FORMAT_ROLES[self.format]:
+        for role in FORMATS[self.format].required:
             path = self.files[role].format(**values)
             if self.host == "huggingface":
                 out[self.local_name(role)] = HubFile(
@@ -148,15 +141,16 @@ def _suite(path: Path, suite: str, entry: Any) -> RemoteSuite:
     host, fmt = entry.get("host"), entry.get("format")
     if host not in HOSTS:
         raise _error(f"{where}.host", f"{host!r} is not one of {HOSTS}")
-    if fmt not in FORMAT_ROLES:
-        raise _error(f"{where}.format", f"{fmt!r} is not one of {sorted(FORMAT_ROLES)}")
-    allowed = {"host", "format", "files", "note", *HOST_KEYS[host], *FORMAT_KEYS[fmt]}
+    if fmt not in DOWNLOADABLE:
+        raise _error(f"{where}.format", f"{fmt!r} is not one of {sorted(DOWNLOADABLE)}")
+    settings = FORMATS[fmt].remote_settings or ()
+    allowed = {"host", "format", "files", "note", *HOST_KEYS[host], *settings}
     unknown = sorted(str(k) for k in entry if k not in allowed)
     if unknown:
         raise _error(where, f"unknown key(s) {unknown} for host {host} and format {fmt}; "
                      f"allowed: {sorted(allowed)}")
     files = entry.get("files")
-    roles = FORMAT_ROLES[fmt]
+    roles = FORMATS[fmt].required
     if not isinstance(files, Mapping) or sorted(files) != sorted(roles):
         got = sorted(files) if isinstance(files, Mapping) else files
         raise _error(f"{where}.files", f"format {fmt} needs exactly the file roles "
@@ -188,7 +182,7 @@ def _suite(path: Path, suite: str, entry: Any) -> RemoteSuite:
         if not re.match(r"https?://", str(entry["base_url"])):
             raise _error(f"{where}.base_url", f"{entry['base_url']!r} is not an http(s) URL")
         kwargs["base_url"] = str(entry["base_url"])
-    reader = {key: entry[key] for key in FORMAT_KEYS[fmt] if entry.get(key) is not None}
+    reader = {key: entry[key] for key in settings if entry.get(key) is not None}
     for key, value in reader.items():
         if not isinstance(value, str) or not value:
             raise _error(f"{where}.{key}", f"must be a non-empty string, got {value!r}")
@@ -222,7 +216,7 @@ def remote_task_source(spec: TaskSpec, suite: RemoteSuite,
                        downloads: str = DOWNLOADS) -> dict[str, Any]:
     """The source mapping that builds ``spec`` from its downloaded files (build_task)."""
     names = list(suite.files_for(spec))
-    roles = FORMAT_ROLES[suite.format]
+    roles = FORMATS[suite.format].required
     source: dict[str, Any] = {"format": suite.format, "kind": "official", "remote": True,
                               **{role: task_cache(spec.name, name, downloads)
                                  for role, name in zip(roles, names, strict=True)},

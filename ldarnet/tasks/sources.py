@@ -29,6 +29,7 @@ from ldarnet.foundation.checksum import file_sha256
 from ldarnet.foundation.csv_table import read_csv_rows
 from ldarnet.foundation.yaml_config import read_yaml
 from ldarnet.tasks import derived
+from ldarnet.tasks.formats import COMMON_KEYS, FORMATS, KINDS
 from ldarnet.tasks.registry import TaskSpec
 from ldarnet.tasks.task_data import (
     MANIFEST,
@@ -40,25 +41,6 @@ from ldarnet.tasks.task_data import (
 )
 from ldarnet.tasks.task_split import TaskSplit
 
-KINDS = ("official", "proxy", "derived", "slice")
-COMMON_KEYS = ("format", "kind", "note")
-# format -> (required keys, optional keys)
-FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "parquet": (("train", "test"), ("sequence_column", "label_column", "task_column",
-                                    "task_name", "expected_counts", "remote", "hub")),
-    "gb_archive": (("archive",), ("expected_counts", "remote")),
-    "csv": (("train", "test"), ()),
-    "fasta_classes": (("train", "test"), ()),
-    "gb_slice": (("csv",), ()),
-    "gb_intervals": (("intervals", "fasta"), ("contigs_only", "region_map")),
-    "derived_splice": (("exons", "fasta", "site"),
-                       ("window", "test_fraction", "min_distance")),
-    "derived_promoter": (("fasta",), ("exons", "transcripts", "upstream", "downstream",
-                                      "exclusion", "tss_spacing", "test_fraction")),
-}
-DEFAULT_KIND = {"parquet": "official", "gb_archive": "official", "csv": "proxy",
-                "fasta_classes": "proxy", "gb_slice": "slice", "gb_intervals": "official",
-                "derived_splice": "derived", "derived_promoter": "derived"}
 _RC = str.maketrans("ACGTRYKMSWBDHVN", "TGCAYRMKSWVHDBN")
 
 Rows = tuple[list[str], list[int]]
@@ -89,7 +71,7 @@ def _check_source(spec: TaskSpec, source: Mapping) -> str:
     if fmt not in FORMATS:
         raise _source_error(spec, f"unknown source format {fmt!r} (key 'format'); use one of "
                             f"{sorted(FORMATS)}")
-    required, optional = FORMATS[fmt]
+    required, optional = FORMATS[fmt].required, FORMATS[fmt].optional
     for key in required:
         if key not in source or source[key] is None or source[key] == "":
             raise _source_error(spec, f"source format {fmt!r} needs the key {key!r} (required "
@@ -99,7 +81,7 @@ def _check_source(spec: TaskSpec, source: Mapping) -> str:
     if unknown:
         raise _source_error(spec, f"unknown source key(s) {unknown} for format {fmt!r}; "
                             f"allowed: {sorted(allowed)}")
-    kind = source.get("kind", DEFAULT_KIND[fmt])
+    kind = source.get("kind", FORMATS[fmt].default_kind)
     if kind not in KINDS:
         raise _source_error(spec, f"source key 'kind' is {kind!r}; use one of {KINDS}")
     return fmt
@@ -581,6 +563,7 @@ def _load_derived_promoter(spec: TaskSpec, source: Mapping, seed: int) -> Loaded
     return _load_derived(spec, task)
 
 
+# The reader of every format of ldarnet.tasks.formats.FORMATS (tests/tasks: same keys).
 LOADERS: dict[str, Callable[[TaskSpec, Mapping, int], Loaded]] = {
     "parquet": _load_parquet,
     "gb_archive": _load_gb_archive,
@@ -754,7 +737,7 @@ def build_task(spec: TaskSpec, source: Mapping, out_dir: str | Path, *,
             "length": spec.length,
             "classes": list(spec.classes),
             "format": fmt,
-            "kind": source.get("kind", DEFAULT_KIND[fmt]),
+            "kind": source.get("kind", FORMATS[fmt].default_kind),
             "note": note,
             "source": _jsonable(source),
             "details": _jsonable(details),

@@ -393,3 +393,12 @@ def test_derived_promoter(tmp_path: Path, genome: str) -> None:
     assert manifest["splits"]["train"]["counts"] == {"0": 119, "1": 119}
     assert manifest["splits"]["test"]["counts"] == {"0": 30, "1": 30}
     assert json.loads((tmp_path / "task.json").read_text())["details"]["tss_after_merging"] == 149
+
+
+def test_every_declared_format_has_a_reader_and_no_reader_is_undeclared() -> None:
+    from ldarnet.tasks.formats import DOWNLOADABLE, FORMATS, KINDS
+    from ldarnet.tasks.sources import LOADERS
+
+    assert set(LOADERS) == set(FORMATS)
+    assert all(f.default_kind in KINDS for f in FORMATS.values())
+    assert set(DOWNLOADABLE) == {"parquet", "gb_archive"}  # what remote.yaml suites may use
