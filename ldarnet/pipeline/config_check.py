@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ldarnet.foundation.errors import InputError
+from ldarnet.foundation.schema import load_schema, schema_problem
 from ldarnet.model.config import ConfigError, load_model_config
 from ldarnet.train.train_config import TrainConfigError, load_train_config
 
@@ -285,28 +286,11 @@ def check_schema(config: dict[str, Any], schema_path: str | Path,
     failing section (hundreds of lines for ``boundaries``) and without the config file;
     this runs first and says ``<file>: key <a.b.c>: <problem>`` instead.
     """
-    import jsonschema
-    import yaml
-
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator_class = jsonschema.validators.validator_for(schema)
-    error = jsonschema.exceptions.best_match(validator_class(schema).iter_errors(config))
-    if error is None:
-        return
-    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-    if error.validator == "enum":
-        options = list(error.validator_value)
-        shown = ", ".join(map(str, options[:8])) + (f", ... ({len(options)} in all)"
-                                                     if len(options) > 8 else "")
-        problem = f"{error.instance!r} is not allowed; choose one of {shown}"
-    else:
-        problem = error.message if len(error.message) <= 300 else error.message[:300] + "..."
-    description = (error.schema or {}).get("description") if isinstance(error.schema,
-                                                                         dict) else None
-    raise WorkflowConfigError(
-        f"{_files(config_files)}: key {key}: {problem}"
-        + (f" ({' '.join(str(description).split())})" if description else "")
-        + "; every key is documented in config/README.md")
+    found = schema_problem(config, load_schema(schema_path))
+    if found is not None:
+        key, problem = found
+        raise WorkflowConfigError(f"{_files(config_files)}: key {key}: {problem}; every key is "
+                                  "documented in config/README.md")
 
 
 def _check_inputs(config: dict[str, Any], root: Path) -> None:

@@ -24,10 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ldarnet.foundation.errors import InputError
+from ldarnet.foundation.schema import load_schema, schema_problem
 
-SUITES = ("nt", "gb")
-GROUPS = ("histone", "promoters", "enhancers", "splice", "genomic_benchmarks")
-COLUMNS = ("task", "suite", "group", "label", "length", "classes", "hub_dataset", "hub_config")
+# The columns and what each may hold are declared by the registry's schema (it ships in
+# the checkout's workflow/schemas/, beside the workflow config's); Python adds the checks
+# that relate fields (suite and group, duplicate tasks, repeated class names).
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "tasks.schema.yaml"
+_SCHEMA = load_schema(SCHEMA_PATH)
+COLUMNS = tuple(_SCHEMA["required"])
+SUITES = tuple(_SCHEMA["properties"]["suite"]["enum"])
+GROUPS = tuple(_SCHEMA["properties"]["group"]["enum"])
 VARIABLE_LENGTH = "var"
 DEFAULT_REGISTRY = Path("config/tasks.tsv")
 
@@ -61,30 +67,15 @@ class TaskSpec:
 
 def _parse_row(row: dict[str, str], where: str) -> TaskSpec:
     values = {key: (row.get(key) or "").strip() for key in COLUMNS}
-    empty = [key for key, value in values.items() if not value]
-    if empty:
-        raise RegistryError(f"{where}: empty value(s) for {empty}; every column needs a value")
-    if values["suite"] not in SUITES:
-        raise RegistryError(f"{where}: unknown suite {values['suite']!r}; use one of {SUITES}")
-    if values["group"] not in GROUPS:
-        raise RegistryError(f"{where}: unknown group {values['group']!r}; use one of {GROUPS}")
+    found = schema_problem(values, _SCHEMA)
+    if found is not None:
+        raise RegistryError(f"{where}: column {found[0]}: {found[1]}")
     if (values["suite"] == "gb") != (values["group"] == "genomic_benchmarks"):
         raise RegistryError(f"{where}: group {values['group']!r} does not go with suite "
                             f"{values['suite']!r}; Genomic Benchmarks tasks (suite gb) and "
                             "only they belong to group genomic_benchmarks")
-    raw_length = values["length"]
-    length: int | None
-    if raw_length == VARIABLE_LENGTH:
-        length = None
-    else:
-        length = int(raw_length) if raw_length.isdigit() else 0
-        if length <= 0:
-            raise RegistryError(f"{where}: bad length {raw_length!r}; write a positive number "
-                                f"of base pairs or {VARIABLE_LENGTH!r} for variable length")
+    length = None if values["length"] == VARIABLE_LENGTH else int(values["length"])
     classes = tuple(name.strip() for name in values["classes"].split(";"))
-    if len(classes) < 2 or any(not name for name in classes):
-        raise RegistryError(f"{where}: classes {values['classes']!r} must list at least 2 "
-                            "non-empty names separated by ';' (in label order)")
     if len(set(classes)) != len(classes):
         raise RegistryError(f"{where}: classes {values['classes']!r} repeat a name")
     return TaskSpec(values["task"], values["suite"], values["group"], values["label"], length,
