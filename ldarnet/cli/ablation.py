@@ -1,6 +1,7 @@
-"""The FLOPs-matched ablation: ablation-budget (an arm's steps from the learned
-arm's logged FLOPs) → pretrain --budget → ablation-flops (what every arm spent);
-its table is rendered by ``ablation-table`` (report).
+"""The FLOPs-matched ablation's commands (workflow/rules/ablation.smk).
+
+ablation-budget (an arm's steps from the learned arm's logged FLOPs) → pretrain --budget
+→ ablation-flops (what every arm spent); the table is ``ablation-table`` (report).
 """
 
 from __future__ import annotations

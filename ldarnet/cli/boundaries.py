@@ -1,7 +1,8 @@
-"""The boundary analysis: segment a genome with a model, then align its boundaries
-with splice junctions, promoter motifs, start codons, splice-task midpoints, and
-measure their density per task. The analyses compute; the report layer writes
-and draws what they return.
+"""The boundary analysis's commands (workflow/rules/boundaries.smk).
+
+segment a genome with a model, then align its boundaries with splice junctions, promoter
+motifs, start codons and splice-task midpoints, and measure their density per task. The
+analyses (ldarnet.analysis) compute; ldarnet.report writes and draws what they return.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""The downstream evaluation: fetch-task → prepare-task → finetune-grid (× grid) →
-select-config → finetune-cv (× seeds) → eval-summary.
+"""The downstream evaluation's commands (workflow/rules/evaluate.smk).
+
+fetch-task → prepare-task → finetune-grid (× grid) → select-config → finetune-cv
+(× seeds) → eval-summary; the tables are ``eval-table`` (report).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The genome stage: download → prepare-genome → tile (token shards for pretraining).
+"""The genome stage's commands: download → prepare-genome → tile (token shards).
+
+One per rule of workflow/rules/genome.smk; the library functions are in ldarnet.data.
 """
 
 from __future__ import annotations

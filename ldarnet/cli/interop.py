@@ -1,5 +1,6 @@
-"""Models and inputs exchanged with the outside world: the pre-flight of remote
-inputs (check-sources), released checkpoints (fetch-checkpoint,
+"""Models and inputs exchanged with the outside world (workflow/rules/release.smk).
+
+The pre-flight of remote inputs (check-sources), released checkpoints (fetch-checkpoint,
 import-checkpoint), embeddings (embed) and HuggingFace-style export (export-hf).
 """
 

@@ -1,16 +1,25 @@
-"""The pretraining stage: model-info (what a model config builds) and pretrain.
+"""The pretraining stage's commands: model-info (what a model config builds) and pretrain.
+
+``pretrain`` passes the report layer's training plots to the loop as its ``draw``
+callback: the loop computes what they show and imports no plotting.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ldarnet.cli.options import add_device_option, chosen_device
+from ldarnet.cli.options import add_device_option, chosen_device, read_result
 from ldarnet.foundation.errors import UserError
 
+if TYPE_CHECKING:  # numpy is imported by the commands that need it, not by --help
+    import numpy as np
 
-def _draw_pretraining(out, window, prob, boundaries) -> None:
+
+def _draw_pretraining(out: Path, window: np.ndarray, prob: np.ndarray,
+                      boundaries: np.ndarray) -> None:
     """The run's figures: loss/accuracy curves and one validation window's boundaries."""
     from ldarnet.report.training_plots import plot_boundaries, plot_curves
 
@@ -28,7 +37,6 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
-    from ldarnet.cli.options import read_result
     from ldarnet.train.pretrain import EXIT_PREEMPTED, Preempted, run_pretraining
 
     steps = None

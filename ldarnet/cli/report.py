@@ -1,5 +1,7 @@
-"""Every table and figure rendered from finished results: eval-table, ablation-table,
-boundary-table, locus-figure and paper-claims (the paper's claims vs this run).
+"""Every table and figure rendered from finished results.
+
+eval-table, ablation-table, boundary-table, locus-figure and paper-claims (the paper's
+claims vs the release vs this run); the rules are in the stage files that use them.
 """
 
 from __future__ import annotations
