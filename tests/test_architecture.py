@@ -80,6 +80,8 @@ def collect_imports(root: Path) -> tuple[set[str], list[Import]]:
                     stem = node.module or ""
                 targets = [f"{stem}.{a.name}" if f"{stem}.{a.name}" in modules else stem
                            for a in node.names]
+                if stem == name:  # `from ldarnet.x import y` inside ldarnet.x itself
+                    arrows.append(Import(name, name, node.lineno, id(node) in top))
             for target in targets:
                 while target and target not in modules and "." in target:
                     target = target.rsplit(".", 1)[0]  # ldarnet.x.y.Name -> ldarnet.x.y
@@ -114,7 +116,8 @@ def layering_violations(arrows: list[Import]) -> list[str]:
 
 
 def import_cycles(arrows: list[Import]) -> list[list[str]]:
-    """Circles of module-level imports (the ones Python runs at import time)."""
+    """Circles of module-level imports (the ones Python runs at import time), a module
+    importing from its own name included."""
     graph: dict[str, set[str]] = {}
     for a in arrows:
         if a.top_level:
@@ -174,9 +177,11 @@ def test_the_checks_catch_violations(tmp_path: Path) -> None:
     (root / "train" / "loop.py").write_text("from ldarnet.model.net import Net\n")
     (root / "foundation" / "io.py").write_text(
         "def f():\n    from ldarnet.model import net\n")
+    (root / "model" / "__init__.py").write_text("from ldarnet.model import net\n")  # itself
     _, arrows = collect_imports(root)
     violations = layering_violations(arrows)
     assert any("ldarnet.model.net (line 1) imports ldarnet.train.loop" in v for v in violations)
     assert any("ldarnet.foundation.io (line 2)" in v for v in violations)  # lazy import too
-    assert import_cycles(arrows) == [["ldarnet.model.net", "ldarnet.train.loop",
+    assert import_cycles(arrows) == [["ldarnet.model", "ldarnet.model"],
+                                     ["ldarnet.model.net", "ldarnet.train.loop",
                                       "ldarnet.model.net"]]

@@ -18,10 +18,19 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from ldarnet import __version__
-from ldarnet.cli import ablation, boundaries, evaluate, genome, interop, pretrain, report
+from ldarnet.cli.ablation import add_commands as add_ablation_commands
+from ldarnet.cli.boundaries import add_commands as add_boundary_commands
+from ldarnet.cli.evaluate import add_commands as add_evaluation_commands
+from ldarnet.cli.genome import add_commands as add_genome_commands
+from ldarnet.cli.interop import add_commands as add_interop_commands
+from ldarnet.cli.pretrain import add_commands as add_pretrain_commands
+from ldarnet.cli.report import add_commands as add_report_commands
 from ldarnet.foundation.errors import LdarnetError
 
-STAGES = (genome, pretrain, ablation, evaluate, boundaries, report, interop)
+# The stages in workflow order: `ldarnet --help` lists their commands in this order.
+STAGE_COMMANDS = (add_genome_commands, add_pretrain_commands, add_ablation_commands,
+                  add_evaluation_commands, add_boundary_commands, add_report_commands,
+                  add_interop_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
              "(the pure-PyTorch reference), cuda (fast paths or an error); overrides the "
              "LDARNET_KERNELS environment variable (docs/cuda.md)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for stage in STAGES:
-        stage.add_commands(sub)
+    for add_commands in STAGE_COMMANDS:
+        add_commands(sub)
     return parser
 
 

@@ -252,10 +252,12 @@ def test_malformed_model_configs(tmp_path, capsys) -> None:
                                     "YAML 1.1 reads an exponent without a dot as text"),
 ])
 def test_malformed_pretrain_configs(name, needle, tmp_path, capsys) -> None:
-    run_error(capsys, ["pretrain", "--model", str(MODELS / "ldarnet-tiny.yaml"), "--config",
-                       str(BAD / name), "--shards", str(tmp_path / "none"), "--out",
-                       str(tmp_path / "run"), "--device", "cpu"], "pretrain", name, needle,
-              out=tmp_path)
+    line = run_error(capsys, ["pretrain", "--model", str(MODELS / "ldarnet-tiny.yaml"),
+                              "--config", str(BAD / name), "--shards", str(tmp_path / "none"),
+                              "--out", str(tmp_path / "run"), "--device", "cpu"],
+                     "pretrain", name, needle, out=tmp_path)
+    assert str(BAD / name) in line and needle in line  # names the file and what is wrong
+    assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
 # --------------------------------------------------------------------------- the console script
