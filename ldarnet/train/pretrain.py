@@ -422,12 +422,13 @@ def first_window_boundaries(model: LDARNet, window: torch.Tensor, device: torch.
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tokens, stage-0 boundary probabilities and boundaries of one validation window.
 
-    What the run's boundary figure shows; the model in eval mode, as in segmentation.
+    What the run's boundary figure shows; the model in eval mode and stage 0 alone
+    (:meth:`LDARNet.route`), as in segmentation.
     """
     with torch.no_grad():
         was = model.training
         model.eval()
-        router = model(window.to(device)).router_outputs[0]
+        router = model.route(window.to(device))
         model.train(was)
     return (window[0].cpu().numpy(), router.boundary_prob[0].float().cpu().numpy(),
             router.boundary_mask[0].cpu().numpy())
