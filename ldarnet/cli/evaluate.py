@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
-from ldarnet.cli.options import add_device_option, chosen_device, log, read_result, write_result
+from ldarnet.cli.options import (
+    add_device_option,
+    add_offline_option,
+    chosen_device,
+    log,
+    read_result,
+    write_result,
+)
 
 
 def _registry(path: str):
@@ -201,9 +207,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--file", nargs="+", default=None,
                    help="which of the task's files (train.parquet, test.parquet, "
                    "archive.zip; default: all of them)")
-    p.add_argument("--offline", action="store_true",
-                   default=os.environ.get("LDARNET_OFFLINE") == "1",
-                   help="use the cache only (also LDARNET_OFFLINE=1)")
+    add_offline_option(p, "use the cache only")
     p.add_argument("--out", default=None, help="destination of one --file (default: the "
                    "workflow cache resources/downloads/tasks/<task>/<file>)")
     p.set_defaults(func=_cmd_fetch_task)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from ldarnet.cli.options import add_device_option, chosen_device
+from ldarnet.cli.options import add_device_option, add_offline_option, chosen_device
 
 
 def _cmd_check_sources(args: argparse.Namespace) -> int:
+    from ldarnet.data.remote import offline_requested
     from ldarnet.pipeline import preflight
 
     paths = args.config or ["config/config.yaml"]
@@ -27,8 +27,7 @@ def _cmd_check_sources(args: argparse.Namespace) -> int:
         return preflight.check_sources(inputs, offline=args.offline, timeout=args.timeout)
 
     rows = run()
-    line = preflight.offline_line(rows, forced=args.offline or
-                                  os.environ.get("LDARNET_OFFLINE", "") not in ("", "0"))
+    line = preflight.offline_line(rows, forced=offline_requested(args.offline))
     if line is not None:
         print(line)
         return preflight.EXIT_OFFLINE
@@ -130,8 +129,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "unpinned sources into the config files, then check again")
     p.add_argument("--out", default=None, help="also write the report as TSV (on success)")
     p.add_argument("--timeout", type=float, default=20.0, help="seconds per request")
-    p.add_argument("--offline", action="store_true",
-                   help="no network: report only what is cached (also LDARNET_OFFLINE=1)")
+    add_offline_option(p, "no network: report only what is cached")
     p.set_defaults(func=_cmd_check_sources)
 
     p = sub.add_parser("fetch-checkpoint",
@@ -141,9 +139,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--revision", default="main", help="hub commit (40 hex) of the file")
     p.add_argument("--sha256", default=None, help="SHA-256 of the file (64 hex)")
     p.add_argument("--base-url", default=None, help="hub mirror (default huggingface.co)")
-    p.add_argument("--offline", action="store_true",
-                   default=os.environ.get("LDARNET_OFFLINE") == "1",
-                   help="use the cache only (also LDARNET_OFFLINE=1)")
+    add_offline_option(p, "use the cache only")
     p.add_argument("--out", required=True, help="destination file (a .json lock is written "
                    "beside it)")
     p.set_defaults(func=_cmd_fetch_checkpoint)

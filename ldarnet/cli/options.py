@@ -37,6 +37,12 @@ def chosen_device(name: str | None) -> str:
     return name
 
 
+def add_offline_option(p: argparse.ArgumentParser, help: str) -> None:
+    """``--offline`` of a command that downloads; ``LDARNET_OFFLINE=1`` means the same and is
+    read where downloads happen (:func:`ldarnet.data.remote.offline_requested`)."""
+    p.add_argument("--offline", action="store_true", help=f"{help} (also LDARNET_OFFLINE=1)")
+
+
 def read_result(path: str | Path) -> dict:
     """A JSON result of an earlier step; a missing or damaged one is a one-line error."""
     path = Path(path)
