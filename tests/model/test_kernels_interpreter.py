@@ -29,8 +29,8 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch.nn.functional as F
-import triton_interpreter
 
+import triton_interpreter
 from conftest import MODELS
 from ldarnet.model import kernels
 from ldarnet.model.config import SSMConfig, load_model_config

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from remote_server import gb_archive, nt_parquet, serve
 
 from conftest import ROOT
 from ldarnet.cli import main
 from ldarnet.pipeline.preflight import load_workflow_config, remote_inputs, set_yaml_scalar
 from ldarnet.tasks.registry import load_registry
+from remote_server import gb_archive, nt_parquet, serve
 
 TASKS = load_registry(ROOT / "config" / "tasks.tsv")
 NT_REPO = "InstaDeepAI/nucleotide_transformer_downstream_tasks"

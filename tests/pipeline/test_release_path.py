@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from remote_server import serve
-from test_interop_release import dna_batch, release_payload, tiny_release_model
 
 from conftest import ROOT
 from ldarnet.model.pretrained import load_pretrained
+from release_checkpoints import dna_batch, release_payload, tiny_release_model
+from remote_server import serve
 from snakemake_runs import SNAKEMAKE, job_stats, profile_home, snakemake, workflow_copy
 
 REPO = "darlednik/LDARNet-110M"

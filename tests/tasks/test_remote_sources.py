@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from remote_server import gb_archive, gb_parquet, nt_parquet, serve
 
 from conftest import ROOT
 from ldarnet.cli import main
@@ -30,6 +29,7 @@ from ldarnet.tasks.remote_sources import (
 )
 from ldarnet.tasks.sources import build_task
 from ldarnet.tasks.task_data import TaskDataError, read_split
+from remote_server import gb_archive, gb_parquet, nt_parquet, serve
 
 TASKS = load_registry(ROOT / "config" / "tasks.tsv")
 NT_REPO = "InstaDeepAI/nucleotide_transformer_downstream_tasks"
